@@ -1,0 +1,40 @@
+# make small | make test | make paper | make clean-small   (see README.md)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= small
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: install small paper run test clean-small
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+small: install
+	@$(MAKE) --no-print-directory run SCALE=small
+
+paper: install
+	@$(MAKE) --no-print-directory run SCALE=paper
+
+# Every notebook in order, headless, at $(SCALE); executed copies go to results/$(SCALE)/executed/.
+run:
+	@mkdir -p results/$(SCALE)/executed
+	@for nb in $(NOTEBOOKS); do \
+	  name=$$(basename $$nb); start=$$(date +%s); \
+	  echo "[$$(date +%T)] $$name  SCALE=$(SCALE) ..."; \
+	  $(PY) -m papermill $$nb results/$(SCALE)/executed/$$name -p SCALE $(SCALE) \
+	    --cwd notebooks --no-progress-bar --log-level WARNING || exit 1; \
+	  echo "[$$(date +%T)] $$name  done in $$(( $$(date +%s) - start )) s"; \
+	done
+
+# Unit tests + hygiene + one papermill injection run, then every notebook at smoke scale.
+test: install
+	$(PY) -m pytest
+	L2L_SCALE=smoke $(PY) -m pytest --nbmake --nbmake-timeout=900 notebooks/
+
+clean-small:
+	rm -rf results/small/cache results/small/executed results/small/arrays

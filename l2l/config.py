@@ -1,0 +1,314 @@
+"""Run configuration: frozen dataclasses, the smoke / small / paper presets and a stable hash.
+
+Every notebook builds its config with ``preset(SCALE, seed=..., device=..., data_root=...)``.
+The environment variable ``L2L_SCALE`` (if set) wins over the ``scale`` argument, so that CI can
+run every notebook at smoke scale exactly as committed (``L2L_SCALE=smoke pytest --nbmake``).
+
+Overrides are keyword arguments: a field name that exists in exactly one section
+(``alpha=0.25``), a top-level field (``seed=1``), or ``section__field`` (``train__steps=10``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+SCALES = ("smoke", "small", "paper")
+SECTIONS = ("data", "model", "train", "unlearn", "eval")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Images, classes and the forget/retain split.
+
+    ``photos`` is the offline small-scale set (crops of photographs shipped inside scikit-image
+    and scikit-learn, one photo = one class); ``imagenet`` is read from ``data_root`` at paper
+    scale (Li et al. Sec. 7.1).
+    """
+
+    dataset: str = "photos"
+    image_size: int = 32
+    n_classes: int = 10
+    train_per_class: int = 800
+    test_per_class: int = 100
+    forget_classes: tuple[int, ...] = (0, 1, 2, 3, 4)
+    retain_classes: tuple[int, ...] = (5, 6, 7, 8, 9)
+    split: str = "class"  # "class": forget = forget_classes | "sample": random training samples
+    forget_fraction: float = 0.1  # share of the training set forgotten when split == "sample"
+    tile_grid: int = 5  # photos are cut into tile_grid tiles along the short side
+    crop_scale: tuple[float, float] = (0.5, 1.0)  # crop side as a fraction of the tile side
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which generator family and size; ``checkpoint`` is a file under ``data_root`` (paper)."""
+
+    family: str = "mae"
+    size: str = "tiny"
+    checkpoint: str = ""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training of the original and retrain generators and of the domain feature network.
+
+    Defaults are the MAE recipe that learns on 2 CPU cores (small-scale.md): AdamW, 5 %
+    warm-up + cosine, batch 64, a mask ratio drawn per step from U(0.25, 0.75).
+    """
+
+    steps: int = 1200
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup: float = 0.05  # fraction of the steps
+    mask_ratio: tuple[float, float] = (0.25, 0.75)
+    classifier_steps: int = 600
+    classifier_lr: float = 2e-3
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    """Unlearning (Li et al. Eq. 10 and, later, the baselines and Varshney & Torra).
+
+    ``batch_size`` is per subset: each step sees ``batch_size`` forget and ``batch_size``
+    retain images (balanced halves, spec paper1 Sec. 3.5). ``mask`` is T during unlearning:
+    ``"random"`` = MAE random masking at ``mask_ratio`` (spec Sec. 2.3), ``"centre"`` = the
+    test-time centre hole. Student and teacher passes always share the mask.
+    """
+
+    method: str = "li2024"
+    alpha: float = 0.1
+    lr: float = 5e-5
+    steps: int = 300
+    batch_size: int = 64
+    weight_decay: float = 0.05
+    warmup: float = 0.05
+    grad_clip: float = 3.0
+    mask: str = "random"
+    mask_ratio: float = 0.75
+    retain_source: str = "real"  # "real" | "proxy": classes outside forget and retain
+    log_every: int = 10
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How completions are scored: feature extractor, hole, bootstrap."""
+
+    extractor: str = "domain"  # small CNN trained on the small data set (cached)
+    hole: str = "centre_half"  # see l2l.data.make_mask
+    n_boot: int = 50
+    n_samples_figure: int = 6
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a notebook run depends on. ``device="auto"``: CUDA if available, else CPU."""
+
+    scale: str = "small"
+    seed: int = 0
+    device: str = "auto"
+    data_root: str = "../data"
+    num_workers: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+SMALL = RunConfig()
+
+SMOKE = RunConfig(
+    scale="smoke",
+    data=DataConfig(train_per_class=24, test_per_class=8),
+    model=ModelConfig(size="smoke"),
+    train=TrainConfig(steps=12, batch_size=16, classifier_steps=12),
+    unlearn=UnlearnConfig(steps=4, batch_size=8, log_every=2),
+    eval=EvalConfig(n_boot=4, n_samples_figure=2),
+)
+
+# Paper scale: ImageNet-1K at 224 px with an official MAE checkpoint placed under data_root
+# (spec paper1 Sec. 2.3 and 12.1): ViT-L/16 GAN-loss weights, 100 training images per class,
+# alpha 0.2, lr 5e-5, 64 + 64 images per step for about 6 epochs of the 10k forget images.
+PAPER = RunConfig(
+    scale="paper",
+    device="auto",
+    num_workers=8,
+    data=DataConfig(
+        dataset="imagenet",
+        image_size=224,
+        n_classes=200,
+        train_per_class=100,
+        test_per_class=50,
+        forget_classes=tuple(range(100)),
+        retain_classes=tuple(range(100, 200)),
+    ),
+    model=ModelConfig(size="large", checkpoint="checkpoints/mae_visualize_vit_large_ganloss.pth"),
+    train=TrainConfig(steps=0),
+    unlearn=UnlearnConfig(alpha=0.2, steps=940, log_every=20),
+    eval=EvalConfig(extractor="inception", n_boot=20, n_samples_figure=8),
+)
+
+PRESETS = {"smoke": SMOKE, "small": SMALL, "paper": PAPER}
+
+
+def _field_index() -> dict[str, list[str]]:
+    """Map each field name to the sections that define it ("" = top level)."""
+    index: dict[str, list[str]] = {}
+    for f in dataclasses.fields(RunConfig):
+        if f.name in SECTIONS:
+            for g in dataclasses.fields(f.default_factory()):  # type: ignore[misc]
+                index.setdefault(g.name, []).append(f.name)
+        else:
+            index.setdefault(f.name, []).append("")
+    return index
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    """Lists become tuples; numbers keep their kind; anything else must match the default's type."""
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"config field {name!r} takes a tuple, got {value!r}")
+        return tuple(value)
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        if not isinstance(value, type(default)):
+            raise TypeError(f"config field {name!r} takes {type(default).__name__}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"config field {name!r} takes a number, got {value!r}")
+    return type(default)(value) if isinstance(default, float) else value
+
+
+def replace(cfg: RunConfig, **overrides: Any) -> RunConfig:
+    """Return ``cfg`` with overrides applied (names as in the module docstring)."""
+    index = _field_index()
+    top: dict[str, Any] = {}
+    per_section: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in overrides.items():
+        if "__" in key:
+            section, name = key.split("__", 1)
+            if section not in SECTIONS or section not in index.get(name, []):
+                raise ValueError(f"unknown config field {key!r}")
+        else:
+            owners = index.get(key)
+            if owners is None:
+                close = difflib.get_close_matches(key, list(index), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise ValueError(f"unknown config field {key!r}{hint}")
+            if len(owners) > 1:
+                options = ", ".join(f"{s}__{key}" for s in owners)
+                raise ValueError(f"config field {key!r} is ambiguous; use one of {options}")
+            section, name = owners[0], key
+        if section == "":
+            top[name] = _coerce(value, getattr(cfg, name), name)
+        else:
+            sub = getattr(cfg, section)
+            per_section[section][name] = _coerce(value, getattr(sub, name), f"{section}.{name}")
+    if "scale" in top:
+        raise ValueError("change the scale with preset(scale), not as an override")
+    sections = {s: dataclasses.replace(getattr(cfg, s), **kw) for s, kw in per_section.items() if kw}
+    return validate(dataclasses.replace(cfg, **top, **sections))
+
+
+def preset(scale: str = "small", **overrides: Any) -> RunConfig:
+    """The preset for ``scale`` with overrides; ``$L2L_SCALE`` (if set) replaces ``scale``.
+
+    Args:
+        scale: "smoke" (tests, seconds), "small" (CPU, offline, minutes) or "paper" (GPU).
+        **overrides: field overrides, e.g. ``seed=1``, ``alpha=0.25``, ``train__steps=10``.
+
+    Returns:
+        A frozen, validated ``RunConfig``.
+    """
+    scale = os.environ.get("L2L_SCALE") or scale
+    if scale not in PRESETS:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    return replace(PRESETS[scale], **overrides)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Reject configs that cannot run, with a message naming the field."""
+    d, u = cfg.data, cfg.unlearn
+    if cfg.scale not in PRESETS:
+        raise ValueError(f"unknown scale {cfg.scale!r}; choose one of {', '.join(SCALES)}")
+    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {cfg.device!r}")
+    if d.split not in ("class", "sample"):
+        raise ValueError(f"data.split must be 'class' or 'sample', got {d.split!r}")
+    classes = set(range(d.n_classes))
+    if not set(d.forget_classes) <= classes or not set(d.retain_classes) <= classes:
+        raise ValueError(f"forget/retain classes must lie in 0..{d.n_classes - 1}")
+    if set(d.forget_classes) & set(d.retain_classes):
+        raise ValueError("data.forget_classes and data.retain_classes overlap")
+    if not 0 < d.forget_fraction < 1:
+        raise ValueError(f"data.forget_fraction must be in (0, 1), got {d.forget_fraction}")
+    if u.mask not in ("random", "centre"):
+        raise ValueError(f"unlearn.mask must be 'random' or 'centre', got {u.mask!r}")
+    if u.retain_source not in ("real", "proxy"):
+        raise ValueError(f"unlearn.retain_source must be 'real' or 'proxy', got {u.retain_source!r}")
+    if u.alpha < 0 or u.lr <= 0 or u.steps < 0:
+        raise ValueError("unlearn.alpha must be >= 0, unlearn.lr > 0 and unlearn.steps >= 0")
+    return cfg
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain JSON-able dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(d: dict[str, Any]) -> RunConfig:
+    """Inverse of ``to_dict``; unknown keys raise ``ValueError``."""
+    d = dict(d)
+    sections = {}
+    kinds = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+             "unlearn": UnlearnConfig, "eval": EvalConfig}
+    for name, kind in kinds.items():
+        sub = d.pop(name, {})
+        known = {f.name: f.default for f in dataclasses.fields(kind)}
+        extra = set(sub) - set(known)
+        if extra:
+            raise ValueError(f"unknown {name} config fields: {sorted(extra)}")
+        sections[name] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()})
+    extra = set(d) - {f.name for f in dataclasses.fields(RunConfig)}
+    if extra:
+        raise ValueError(f"unknown config fields: {sorted(extra)}")
+    return validate(RunConfig(**d, **sections))
+
+
+def config_hash(obj: RunConfig | dict[str, Any], length: int = 12) -> str:
+    """Stable short sha256 of a config (or any JSON-able dict), independent of key order."""
+    d = to_dict(obj) if isinstance(obj, RunConfig) else obj
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def cache_key(cfg: RunConfig, *parts: str) -> dict[str, Any]:
+    """The sub-config an artefact depends on, e.g. ``cache_key(cfg, "data", "model", "train")``.
+
+    Always includes the scale and the seed; device, workers and data root are left out because
+    they do not change what is computed (up to floating-point non-determinism).
+    """
+    full = to_dict(cfg)
+    key = {"scale": cfg.scale, "seed": cfg.seed}
+    for part in parts:
+        if part not in full:
+            raise ValueError(f"unknown config part {part!r}")
+        key[part] = full[part]
+    return key
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+    return device

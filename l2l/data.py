@@ -1,0 +1,277 @@
+"""Data: the offline photo-crop set, forget/retain splits, I2I masks and value-range converters.
+
+Value ranges (the neighbours disagree, so conversions live here and nowhere else):
+    stored images     uint8 [N, 3, H, W] in [0, 255]
+    package images    float [N, 3, H, W] in [0, 1]        (every public model/metric function)
+    diffusion         float in [-1, 1]                      (to_pm1 / from_pm1)
+    MAE internals     ImageNet-normalised                   (imagenet_normalize)
+    clean-fid         uint8-valued float in [0, 255]        (to_uint8)
+Masks are float [1 or B, 1, H, W] with 1 = hole (to be generated) and 0 = known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from l2l.config import DataConfig, RunConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# One photograph per class, all shipped inside scikit-image 0.26 / scikit-learn (no download).
+PHOTO_CLASSES = (
+    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
+    "retina", "immunohistochemistry", "motorcycle", "china", "flower",
+)
+
+
+# ----------------------------------------------------------------------------- converters
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [0, 1]; float input is returned unchanged."""
+    return x.float().div(255.0) if x.dtype == torch.uint8 else x
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> uint8 [0, 255] (rounded, clamped)."""
+    return x.clamp(0, 1).mul(255.0).round().to(torch.uint8)
+
+
+def to_pm1(x: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> float [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
+def from_pm1(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> float [0, 1] (not clamped)."""
+    return (x + 1.0) / 2.0
+
+
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> ImageNet-normalised (per-channel mean/std)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def imagenet_denormalize(x: torch.Tensor) -> torch.Tensor:
+    """ImageNet-normalised -> float [0, 1] (not clamped)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return x * std + mean
+
+
+# ----------------------------------------------------------------------------- photo crops
+@lru_cache(maxsize=None)
+def load_photo(name: str) -> np.ndarray:
+    """One class photograph as uint8 [H, W, 3]; offline (files shipped inside the wheels).
+
+    Cached: treat the returned array as read-only."""
+    if name == "motorcycle":
+        from skimage import data as skdata
+
+        return np.ascontiguousarray(skdata.stereo_motorcycle()[0])
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    from skimage import data as skdata
+
+    if name not in PHOTO_CLASSES:
+        raise ValueError(f"unknown photo {name!r}; known: {', '.join(PHOTO_CLASSES)}")
+    return np.ascontiguousarray(getattr(skdata, name)())
+
+
+def tile_layout(height: int, width: int, grid: int) -> tuple[int, np.ndarray]:
+    """Cut a photo into square tiles and mark the held-out (test) ones.
+
+    Tiles have side ``min(H, W) // grid``; tile (r, c) is a test tile when ``(r + 2c) % grid == 0``,
+    which spreads the test tiles over every row and column (a right-hand strip is often
+    background; small-scale.md). Returns (tile side, bool [rows, cols] test flags).
+    """
+    side = min(height, width) // grid
+    rows, cols = height // side, width // side
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    return side, (r + 2 * c) % grid == 0
+
+
+def _crops(photo: torch.Tensor, tiles: np.ndarray, side: int, n: int, cfg: DataConfig,
+           gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` crops lying inside the given tiles -> (uint8 [n, 3, S, S], boxes int [n, 4] y0 x0 y1 x1)."""
+    rc = np.argwhere(tiles)
+    lo, hi = cfg.crop_scale
+    out = torch.empty(n, 3, cfg.image_size, cfg.image_size, dtype=torch.uint8)
+    boxes = torch.empty(n, 4, dtype=torch.long)
+    for i in range(n):
+        r, c = rc[int(torch.randint(len(rc), (1,), generator=gen))]
+        s = int(side * (lo + (hi - lo) * torch.rand(1, generator=gen).item()))
+        y = r * side + int(torch.randint(side - s + 1, (1,), generator=gen))
+        x = c * side + int(torch.randint(side - s + 1, (1,), generator=gen))
+        crop = photo[:, y:y + s, x:x + s].unsqueeze(0)
+        crop = F.interpolate(crop, size=cfg.image_size, mode="bilinear", antialias=True,
+                             align_corners=False)
+        if torch.rand(1, generator=gen).item() < 0.5:
+            crop = crop.flip(-1)
+        out[i] = to_uint8(crop[0])
+        boxes[i] = torch.tensor([y, x, y + s, x + s])
+    return out, boxes
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images of every class. ``x_*``: uint8 [N, 3, S, S]; ``y_*``: int64 [N]; ``box_*``: crop
+    boxes (y0, x0, y1, x1) in photo pixels, for the held-out-region checks."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    box_train: torch.Tensor
+    box_test: torch.Tensor
+    class_names: tuple[str, ...]
+
+
+def make_photos(cfg: DataConfig, seed: int = 0) -> ImageSet:
+    """The small-scale data set: ``train_per_class`` + ``test_per_class`` crops per photo.
+
+    Crop side is ``crop_scale`` x the tile side, resized to ``image_size`` with antialiasing and
+    flipped at random. Training crops come from training tiles and test crops from test tiles
+    only, so test images are unseen pixels of the same photo. Deterministic for a seed.
+    """
+    if cfg.dataset != "photos":
+        raise ValueError(f"make_photos builds the 'photos' set, not {cfg.dataset!r}")
+    if cfg.n_classes > len(PHOTO_CLASSES):
+        raise ValueError(f"the photos set has {len(PHOTO_CLASSES)} classes, not {cfg.n_classes}")
+    gen = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("xtr", "ytr", "xte", "yte", "btr", "bte")}
+    for label, name in enumerate(PHOTO_CLASSES[: cfg.n_classes]):
+        photo = torch.from_numpy(np.array(load_photo(name))).permute(2, 0, 1).float().div(255.0)
+        side, test = tile_layout(photo.shape[1], photo.shape[2], cfg.tile_grid)
+        xtr, btr = _crops(photo, ~test, side, cfg.train_per_class, cfg, gen)
+        xte, bte = _crops(photo, test, side, cfg.test_per_class, cfg, gen)
+        parts["xtr"].append(xtr), parts["btr"].append(btr)
+        parts["xte"].append(xte), parts["bte"].append(bte)
+        parts["ytr"].append(torch.full((cfg.train_per_class,), label))
+        parts["yte"].append(torch.full((cfg.test_per_class,), label))
+    cat = {k: torch.cat(v) for k, v in parts.items()}
+    return ImageSet(cat["xtr"], cat["ytr"], cat["xte"], cat["yte"], cat["btr"], cat["bte"],
+                    PHOTO_CLASSES[: cfg.n_classes])
+
+
+# ----------------------------------------------------------------------------- splits
+@dataclass(frozen=True)
+class Split:
+    """Forget/retain partition. Images uint8 [N, 3, S, S]; labels int64 [N].
+
+    ``forget``/``retain`` are training images (what unlearning sees); ``*_test`` are held-out
+    images used for evaluation; ``proxy`` holds training images of classes outside forget and
+    retain (Li et al.'s proxy retain set, Sec. 7.3), empty when there are none.
+    """
+
+    forget: torch.Tensor
+    retain: torch.Tensor
+    forget_test: torch.Tensor
+    retain_test: torch.Tensor
+    proxy: torch.Tensor
+    forget_labels: torch.Tensor
+    retain_labels: torch.Tensor
+    forget_index: torch.Tensor  # indices into ImageSet.x_train
+
+
+def _in(y: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
+    return torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+
+
+def split_data(images: ImageSet, cfg: DataConfig, seed: int = 0) -> Split:
+    """Class-level split (forget = ``forget_classes``) or sample-level split (a seeded random
+    ``forget_fraction`` of the training images of every class; tests then use all classes)."""
+    n = len(images.y_train)
+    if cfg.split == "class":
+        f_mask = _in(images.y_train, cfg.forget_classes)
+        r_mask = _in(images.y_train, cfg.retain_classes)
+        ft = images.x_test[_in(images.y_test, cfg.forget_classes)]
+        rt = images.x_test[_in(images.y_test, cfg.retain_classes)]
+    elif cfg.split == "sample":
+        gen = torch.Generator().manual_seed(seed + 1)
+        f_mask = torch.zeros(n, dtype=torch.bool)
+        f_mask[torch.randperm(n, generator=gen)[: int(round(n * cfg.forget_fraction))]] = True
+        r_mask = ~f_mask
+        ft = rt = images.x_test
+    else:
+        raise ValueError(f"unknown split {cfg.split!r}; choose 'class' or 'sample'")
+    used = cfg.forget_classes + cfg.retain_classes if cfg.split == "class" else tuple(range(cfg.n_classes))
+    p_mask = ~_in(images.y_train, used)
+    return Split(
+        forget=images.x_train[f_mask], retain=images.x_train[r_mask], forget_test=ft,
+        retain_test=rt, proxy=images.x_train[p_mask], forget_labels=images.y_train[f_mask],
+        retain_labels=images.y_train[r_mask], forget_index=torch.nonzero(f_mask).flatten(),
+    )
+
+
+def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
+    """The run's images and split. Small/smoke: the photo set. Paper: see ``imagenet_files``."""
+    if cfg.data.dataset == "photos":
+        images = make_photos(cfg.data, seed=cfg.seed)
+        return images, split_data(images, cfg.data, seed=cfg.seed)
+    if cfg.data.dataset == "imagenet":
+        imagenet_files(cfg)  # raises the clear error when the data is not placed
+        raise NotImplementedError("paper-scale ImageNet loading lands with the model-family issue")
+    raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose 'photos' or 'imagenet'")
+
+
+def imagenet_files(cfg: RunConfig) -> dict[str, Path]:
+    """Check that ImageNet-1K is placed as ``<data_root>/imagenet/{train,val}/<wnid>/*.JPEG``."""
+    from l2l.io import data_path
+
+    root = data_path(cfg, "imagenet")
+    missing = [p for p in (root / "train", root / "val") if not p.is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"ImageNet-1K not found: expected folders {', '.join(map(str, missing))} "
+            f"(class sub-folders named by wnid). Place the data there or pass DATA_ROOT."
+        )
+    return {"train": root / "train", "val": root / "val"}
+
+
+def take(source: Any, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``index`` of a uint8/float tensor or an indexable data set, as float [B, 3, S, S] in [0, 1]."""
+    if isinstance(source, torch.Tensor):
+        return to_float(source[index])
+    return torch.stack([to_float(source[int(i)]) for i in index])
+
+
+# ----------------------------------------------------------------------------- I2I masks
+def make_mask(name: str, size: int) -> torch.Tensor:
+    """An I2I mask, float [1, 1, size, size], 1 = hole.
+
+    Names (Li et al. Sec. 5.2 at ``size`` px instead of 256):
+        ``centre_half``     centred box of side size/2 (the paper's 8x8 of 16x16 patches)
+        ``centre_quarter``  centred box of side size/4 (4x4 patches)
+        ``outpaint_k``      bands of width int(size * k / 32) on all four sides, k = 1..13
+    """
+    mask = torch.zeros(1, 1, size, size)
+    if name in ("centre_half", "centre_quarter"):
+        side = size // 2 if name == "centre_half" else size // 4
+        lo = (size - side) // 2
+        mask[..., lo:lo + side, lo:lo + side] = 1.0
+        return mask
+    if name.startswith("outpaint_"):
+        k = int(name.split("_", 1)[1])
+        if not 1 <= k <= 13:
+            raise ValueError(f"outpainting ratio k must be 1..13, got {k}")
+        band = int(size * k / 32)
+        mask[:] = 1.0
+        mask[..., band:size - band, band:size - band] = 0.0
+        return mask
+    raise ValueError(f"unknown mask {name!r}; use centre_half, centre_quarter or outpaint_k")
+
+
+def masked_input(x: torch.Tensor, mask: torch.Tensor, fill: float = 0.5) -> torch.Tensor:
+    """What the model is shown: x [B, 3, H, W] in [0, 1] with the hole set to ``fill``."""
+    return x * (1 - mask) + fill * mask

@@ -1,0 +1,78 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from l2l.config import cache_key, preset
+from l2l.io import (CacheMismatchError, CheckpointError, cache_entry, load_checkpoint,
+                    load_or_compute, load_table, save_checkpoint, save_table)
+
+
+def test_save_table_writes_csv_and_sidecar(smoke_cfg):
+    df = pd.DataFrame({"model": ["a", "b"], "fid": [1.0, 2.5]})
+    csv, side = save_table(df, "demo", smoke_cfg, provenance={"extractor": "domain"})
+    assert pd.read_csv(csv).equals(df) and load_table("demo", "smoke").equals(df)
+    meta = json.loads(side.read_text())
+    assert meta["config"]["scale"] == "smoke" and meta["provenance"]["extractor"] == "domain"
+    assert {"torch", "l2l", "clean-fid"} <= set(meta["versions"])
+    first = csv.read_bytes(), side.read_bytes()
+    save_table(df, "demo", smoke_cfg, provenance={"extractor": "domain"})
+    assert (csv.read_bytes(), side.read_bytes()) == first  # byte-identical rerun
+
+
+def test_empty_table_refused(smoke_cfg):
+    with pytest.raises(ValueError, match="empty table"):
+        save_table(pd.DataFrame(), "demo", smoke_cfg)
+
+
+def test_cache_computes_once():
+    key = cache_key(preset("smoke"), "train")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"w": torch.arange(3.0)}
+
+    a = load_or_compute(key, "x.pt", compute, scale="smoke")
+    b = load_or_compute(key, "x.pt", compute, scale="smoke")
+    assert torch.equal(a["w"], b["w"]) and len(calls) == 1
+    load_or_compute(key, "x.pt", compute, scale="smoke", force=True)
+    assert len(calls) == 2
+
+
+def test_cache_refuses_foreign_config():
+    key = cache_key(preset("smoke"), "train")
+    entry = cache_entry(key, "smoke")
+    # another config wrote this folder (e.g. a hand-copied cache)
+    (entry / "key.json").write_text(json.dumps(cache_key(preset("smoke", seed=9), "train")))
+    with pytest.raises(CacheMismatchError, match="written by another config"):
+        load_or_compute(key, "x.pt", lambda: {"w": torch.zeros(1)}, scale="smoke")
+
+
+def test_corrupt_cache_file_is_a_clear_error():
+    key = cache_key(preset("smoke"), "data")
+    (cache_entry(key, "smoke") / "x.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="delete it to recompute"):
+        load_or_compute(key, "x.pt", lambda: {}, scale="smoke")
+
+
+def test_checkpoint_round_trip(tmp_path, smoke_cfg):
+    model = torch.nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "m.pt", model, smoke_cfg, step=5)
+    ckpt = load_checkpoint(path)
+    assert ckpt["step"] == 5 and ckpt["config"]["scale"] == "smoke"
+    fresh = torch.nn.Linear(3, 2)
+    fresh.load_state_dict(ckpt["model"])
+    assert torch.equal(fresh.weight, model.weight)
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not an l2l checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    (tmp_path / "cut.pt").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path / "cut.pt")
