@@ -27,6 +27,7 @@ def test_quickstart_parameter_injection(tmp_path):
             assert table[f"{subset}_{metric}"].map(math.isfinite).all()
     sidecar = json.loads((out_root / "results" / "smoke" / "quickstart.json").read_text())
     assert sidecar["config"]["scale"] == "smoke" and sidecar["config"]["seed"] == 1
-    assert sidecar["provenance"]["extractor"]["extractor"] == "domain"
+    assert sidecar["provenance"]["extractor"] == "domain"
+    assert sidecar["provenance"]["n_images"] == table["forget_n_images"][0]
     for ext in ("png", "pdf"):
         assert (out_root / "figures" / "smoke" / f"quickstart_samples.{ext}").stat().st_size > 0
