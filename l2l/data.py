@@ -219,10 +219,38 @@ def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
     if cfg.data.dataset == "photos":
         images = make_photos(cfg.data, seed=cfg.seed)
         return images, split_data(images, cfg.data, seed=cfg.seed)
+    if cfg.data.dataset == "cifar10":
+        images = load_cifar10(cfg)
+        return images, split_data(images, cfg.data, seed=cfg.seed)
     if cfg.data.dataset == "imagenet":
         imagenet_files(cfg)  # raises the clear error when the data is not placed
         raise NotImplementedError("paper-scale ImageNet loading lands with the model-family issue")
-    raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose 'photos' or 'imagenet'")
+    raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose photos, cifar10 or imagenet")
+
+
+def load_cifar10(cfg: RunConfig) -> ImageSet:
+    """CIFAR-10 from ``<data_root>/cifar10`` (torchvision layout, never downloaded).
+
+    Place ``cifar-10-batches-py/`` (the python version of the data set) in that folder.
+    """
+    from torchvision.datasets import CIFAR10
+
+    from l2l.io import data_path
+
+    root = data_path(cfg, "cifar10")
+    try:
+        parts = [CIFAR10(str(root), train=t, download=False) for t in (True, False)]
+    except RuntimeError as exc:
+        raise FileNotFoundError(
+            f"CIFAR-10 not found: expected {root / 'cifar-10-batches-py'} (the python version "
+            f"of the data set). Place it there or pass DATA_ROOT."
+        ) from exc
+    (xtr, ytr), (xte, yte) = [
+        (torch.from_numpy(p.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(p.targets))
+        for p in parts
+    ]
+    none = torch.zeros(0, 4, dtype=torch.long)
+    return ImageSet(xtr, ytr, xte, yte, none, none, tuple(parts[0].classes))
 
 
 def imagenet_files(cfg: RunConfig) -> dict[str, Path]:

@@ -6,15 +6,16 @@ rerun only recomputes what its config changed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
 import torch
 
-from l2l.config import RunConfig, cache_key, resolve_device
-from l2l.data import ImageSet, Split, load_data, make_mask, masked_input, take, to_uint8
+from l2l.config import FAMILIES, RunConfig, cache_key, for_family, resolve_device
+from l2l.data import ImageSet, Split, load_data
+from l2l.evaluation import completion_table, sample_panel
 from l2l.io import checkpoint_dict, load_or_compute
-from l2l.metrics import completion_metrics, mean_fill, metric_provenance, noise_fill
 from l2l.models import DomainClassifier, build_model
 from l2l.train import train_classifier, train_generator
 from l2l.unlearn import unlearn
@@ -81,66 +82,6 @@ def unlearned_model(cfg: RunConfig, original: torch.nn.Module, split: Split, *,
     return _restore(ckpt, model)
 
 
-@torch.no_grad()
-def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfig, *,
-             batch_size: int = 250) -> torch.Tensor:
-    """Completed images float [N, 3, S, S] in [0, 1].
-
-    ``model`` is a family model or one of the reference fills ``"mean fill"`` / ``"noise fill"``.
-    """
-    device = resolve_device(cfg.device)
-    gen = torch.Generator().manual_seed(cfg.seed + 2000)
-    outs = []
-    for start in range(0, len(images), batch_size):
-        x = take(images, torch.arange(start, min(start + batch_size, len(images)))).to(device)
-        m = mask.to(device).expand(len(x), 1, *x.shape[-2:])
-        if model == "mean fill":
-            out = mean_fill(x, m)
-        elif model == "noise fill":
-            out = noise_fill(x.cpu(), m.cpu(), generator=gen).to(device)
-        else:
-            out = model.to(device).eval().complete(x, m, generator=gen)
-        outs.append(out.cpu())
-    return torch.cat(outs)
-
-
-def completion_table(models: dict[str, Any], split: Split, net: DomainClassifier, cfg: RunConfig,
-                     *, mask_name: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per model: forget_* and retain_* completion metrics on the held-out test images.
-
-    Returns the table and the metric provenance for the sidecar.
-    """
-    mask_name = mask_name or cfg.eval.hole
-    mask = make_mask(mask_name, cfg.data.image_size)
-    device = resolve_device(cfg.device)
-    rows = []
-    for name, model in models.items():
-        row: dict[str, Any] = {"model": name, "mask": mask_name}
-        for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
-            outputs = complete(model, images, mask, cfg)
-            metrics = completion_metrics(outputs, take(images, torch.arange(len(images))), mask,
-                                         net, n_boot=cfg.eval.n_boot, seed=cfg.seed, device=device)
-            row.update({f"{subset}_{k}": v for k, v in metrics.items()})
-        rows.append(row)
-    prov = metric_provenance(net, n_images=len(split.forget_test), image_size=cfg.data.image_size,
-                             n_boot=cfg.eval.n_boot) | {"mask": mask_name}
-    return pd.DataFrame(rows), prov
-
-
-def sample_panel(models: dict[str, Any], split: Split, cfg: RunConfig) -> dict[str, torch.Tensor]:
-    """uint8 [rows, n, 3, S, S] per subset: ground truth, masked input, then each model's output,
-    for ``cfg.eval.n_samples_figure`` test images spread over the classes."""
-    mask = make_mask(cfg.eval.hole, cfg.data.image_size)
-    panels = {}
-    for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
-        n = cfg.eval.n_samples_figure
-        idx = torch.linspace(0, len(images) - 1, n).round().long()
-        x = take(images, idx)
-        rows = [x, masked_input(x, mask)] + [complete(m, images[idx], mask, cfg) for m in models.values()]
-        panels[subset] = to_uint8(torch.stack(rows))
-    return panels
-
-
 def run_quickstart(cfg: RunConfig, *, force: bool = False) -> dict[str, Any]:
     """The smallest end-to-end run (notebook 00): train original and retrain, unlearn with
     Li et al., score mean fill / noise fill / original / retrain / unlearned.
@@ -159,18 +100,37 @@ def run_quickstart(cfg: RunConfig, *, force: bool = False) -> dict[str, Any]:
     return {"table": table, "provenance": prov, "history": history, "samples": samples}
 
 
-def selectivity(table: pd.DataFrame, *, metric: str = "fid_hole", reference: str = "original",
-                model: str = "unlearned") -> pd.DataFrame:
-    """How much ``model`` moved ``metric`` on forget vs retain, relative to ``reference``.
 
-    Returns one row per subset with both values, their ratio and the bootstrap sigma of the
-    model's value (the acceptance test of the quickstart reads this).
+GENERATOR_MASKS = ("centre_half", "centre_quarter", "outpaint_4")
+
+
+def run_generators(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
+                   force: bool = False) -> dict[str, Any]:
+    """Notebook 01, the "before unlearning" half of Li et al. Fig. 1: train (or load) the
+    original and retrain model of every family and score the originals' completions.
+
+    Returns ``{"table", "provenance", "samples"}``: one table row per (model, mask), where model
+    is a family or the mean-fill reference, with forget_* / retain_* metrics and
+    ``train_time_s`` (cold training time of the original, from its cached history);
+    ``samples`` maps "<mask> <subset>" to a panel (ground truth, masked input, one row per family).
     """
-    ref = table.set_index("model").loc[reference]
-    new = table.set_index("model").loc[model]
-    rows = []
-    for subset in ("forget", "retain"):
-        a, b = ref[f"{subset}_{metric}"], new[f"{subset}_{metric}"]
-        rows.append({"subset": subset, "metric": metric, reference: a, model: b,
-                     "ratio": b / a, f"{model}_std": new[f"{subset}_{metric}_std"]})
-    return pd.DataFrame(rows)
+    images, split = load_data(cfg)
+    net = domain_classifier(cfg, images, force=force)
+    originals, times = {}, {}
+    for family in families:
+        fcfg = for_family(cfg, family)
+        start = time.perf_counter()
+        originals[family], hist = trained_generator(fcfg, "original", images, split, force=force)
+        trained_generator(fcfg, "retrain", images, split, force=force)  # cached for later notebooks
+        times[family] = float(hist["time_s"].iloc[-1]) if len(hist) else time.perf_counter() - start
+    tables, samples, prov = [], {}, {}
+    for mask_name in GENERATOR_MASKS:
+        models = {"mean fill": "mean fill"} | originals
+        table, prov = completion_table(models, split, net, cfg, mask_name=mask_name)
+        table["train_time_s"] = [float("nan")] + [times[f] for f in originals]
+        tables.append(table)
+        panel = sample_panel(originals, split, cfg, mask_name=mask_name)
+        samples |= {f"{mask_name} {subset}": p for subset, p in panel.items()}
+    prov = prov | {"mask": list(GENERATOR_MASKS), "train_time": "wall time of the original's "
+                   "training loop when it was trained (cached), 2 CPU cores at small scale"}
+    return {"table": pd.concat(tables, ignore_index=True), "provenance": prov, "samples": samples}

@@ -105,3 +105,10 @@ def test_unknown_dataset_and_missing_imagenet(tmp_path):
         load_data(preset("smoke", dataset="mnist"))
     with pytest.raises(FileNotFoundError, match="ImageNet-1K not found"):
         load_data(preset("paper", data_root=str(tmp_path)))
+
+
+def test_missing_cifar10_names_the_folder(tmp_path):
+    cfg = preset("paper", dataset="cifar10", image_size=32, n_classes=10, forget_classes=(0,),
+                 retain_classes=tuple(range(1, 10)), data_root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        load_data(cfg)

@@ -12,11 +12,13 @@ from collections.abc import Callable
 
 import torch
 
+from l2l.models.autoencoder import AutoEncoder, build_autoencoder
 from l2l.models.classifier import DomainClassifier
 from l2l.models.mae import MAE, build_mae
 
 REGISTRY: dict[str, Callable[..., torch.nn.Module]] = {
     "mae": build_mae,
+    "autoencoder": build_autoencoder,
 }
 
 
@@ -27,4 +29,4 @@ def build_model(family: str, size: str, **overrides) -> torch.nn.Module:
     return REGISTRY[family](size, **overrides)
 
 
-__all__ = ["MAE", "DomainClassifier", "REGISTRY", "build_model"]
+__all__ = ["MAE", "AutoEncoder", "DomainClassifier", "REGISTRY", "build_model"]
