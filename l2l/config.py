@@ -71,7 +71,7 @@ class TrainConfig:
     classifier_steps: int = 600
     classifier_lr: float = 2e-3
     tokenizer_steps: int = 0  # VQ-GAN only: the tokenizer is trained first, then frozen
-    tokenizer_lr: float = 1e-3
+    tokenizer_lr: float = 2e-3
 
 
 @dataclass(frozen=True)

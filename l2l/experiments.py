@@ -48,6 +48,8 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
     key = cache_key(cfg, "data", "model", "train") | {"role": role}
     torch.manual_seed(cfg.seed)  # weight initialisation
     model = build_model(cfg.model.family, cfg.model.size)
+    if cfg.model.family == "vqgan":
+        frozen_tokenizer(model, cfg, images, force=force)
 
     def compute() -> dict[str, Any]:
         hist = train_generator(model, data, cfg, desc=role)
@@ -55,6 +57,27 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
 
     ckpt = load_or_compute(key, f"{role}.pt", compute, scale=cfg.scale, force=force)
     return _restore(ckpt, model)
+
+
+def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *,
+                     force: bool = False) -> None:
+    """Train (or load) the VQ-GAN tokenizer on every training image and freeze it in ``model``.
+
+    The tokenizer is shared frozen pre-processing, as in Li et al. (MAGE's VQGAN is never
+    trained by unlearning); the retrain reference therefore reuses the tokenizer fitted on all
+    classes and only its masked-token transformer is retrained without the forget classes.
+    """
+    t = cfg.train
+    key = cache_key(cfg, "data", "model") | {"tokenizer": [t.tokenizer_steps, t.tokenizer_lr]}
+
+    def compute() -> dict[str, Any]:
+        hist = model.train_tokenizer(images.x_train, steps=t.tokenizer_steps, lr=t.tokenizer_lr,
+                                     generator=torch.Generator().manual_seed(cfg.seed + 11))
+        return {"model": model.vqgan.state_dict(), "history": hist.to_dict("list")}
+
+    ckpt = load_or_compute(key, "tokenizer.pt", compute, scale=cfg.scale, force=force)
+    model.vqgan.load_state_dict(ckpt["model"])
+    model.vqgan.requires_grad_(False).eval()
 
 
 def retain_set(split: Split, cfg: RunConfig) -> torch.Tensor:

@@ -30,3 +30,11 @@ def test_quickstart_unlearning_is_selective():
     assert unl["forget_fid_hole"] >= 2 * orig["forget_fid_hole"]
     allowed = max(0.15 * orig["retain_fid_hole"], unl["retain_fid_hole_std"])
     assert abs(unl["retain_fid_hole"] - orig["retain_fid_hole"]) <= allowed
+
+
+def test_generators_beat_mean_fill_on_the_centre_hole():
+    t = _table("generators")
+    t = t[t["mask"] == "centre_half"]
+    for family in [m for m in t.index if m != "mean fill"]:
+        for subset in ("forget", "retain"):
+            assert t.loc[family, f"{subset}_mse_hole"] < t.loc["mean fill", f"{subset}_mse_hole"], family

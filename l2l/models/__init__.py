@@ -14,10 +14,14 @@ import torch
 
 from l2l.models.autoencoder import AutoEncoder, build_autoencoder
 from l2l.models.classifier import DomainClassifier
+from l2l.models.diffusion import Palette, build_palette
 from l2l.models.mae import MAE, build_mae
+from l2l.models.mage import MAGE, build_mage
 
 REGISTRY: dict[str, Callable[..., torch.nn.Module]] = {
     "mae": build_mae,
+    "vqgan": build_mage,  # MAGE-style: VQ tokenizer + masked-token ViT
+    "diffusion": build_palette,  # Palette-style conditional U-Net
     "autoencoder": build_autoencoder,
 }
 
@@ -29,4 +33,4 @@ def build_model(family: str, size: str, **overrides) -> torch.nn.Module:
     return REGISTRY[family](size, **overrides)
 
 
-__all__ = ["MAE", "AutoEncoder", "DomainClassifier", "REGISTRY", "build_model"]
+__all__ = ["MAE", "MAGE", "Palette", "AutoEncoder", "DomainClassifier", "REGISTRY", "build_model"]
