@@ -29,6 +29,7 @@ def _restore(ckpt: dict[str, Any], model: torch.nn.Module) -> tuple[torch.nn.Mod
 def domain_classifier(cfg: RunConfig, images: ImageSet, *, force: bool = False) -> DomainClassifier:
     """The small-scale feature network (FID / IS / cosine), trained on all classes, cached."""
     key = cache_key(cfg, "data") | {"classifier": [cfg.train.classifier_steps, cfg.train.classifier_lr]}
+    torch.manual_seed(cfg.seed + 7)  # weight initialisation (torch's default seed is random)
     net = DomainClassifier(n_classes=cfg.data.n_classes)
 
     def compute() -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 import math
 
+import torch
+
 from l2l import config, experiments
 from l2l.evaluation import selectivity
 
@@ -28,3 +30,17 @@ def test_selectivity_ratios():
                       "retain_fid_hole_std": [0.1, 0.3]})
     s = selectivity(t).set_index("subset")
     assert s.loc["forget", "ratio"] == 3.0 and s.loc["retain", "ratio"] == 1.25
+
+
+def test_cold_runs_are_deterministic():
+    # torch's default seed is random per process: every trained artefact must seed itself
+    cfg = config.preset("smoke")
+    images, split = experiments.load_data(cfg)
+    torch.manual_seed(123)
+    a = experiments.domain_classifier(cfg, images, force=True).state_dict()
+    m1, _ = experiments.trained_generator(cfg, "original", images, split, force=True)
+    torch.manual_seed(456)
+    b = experiments.domain_classifier(cfg, images, force=True).state_dict()
+    m2, _ = experiments.trained_generator(cfg, "original", images, split, force=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(v, m2.state_dict()[k]) for k, v in m1.state_dict().items())
