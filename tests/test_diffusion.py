@@ -3,7 +3,6 @@ official weight layout (checked against expectations written out by hand below).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,15 +11,6 @@ from l2l.models.diffusion import (
     SCHEDULE_BUFFERS, SIZES, Palette, build_palette, draw_gamma, hybrid_mask, linear_gammas,
     load_palette_state_dict, q_sample, random_box, respaced,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # small models on shared cores: extra intra-op threads only add contention
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def gen(seed: int) -> torch.Generator:

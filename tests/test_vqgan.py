@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,14 +11,6 @@ import torch.nn.functional as F
 from l2l.data import make_mask
 from l2l.models.mage import MAGE, SIZES, TokenMask, build_mage, load_official
 from l2l.models.vqgan import load_official_vqgan, reconstruction_mse
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
