@@ -46,11 +46,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which generator family and size; ``checkpoint`` is a file under ``data_root`` (paper)."""
+    """Which generator family and size. ``checkpoint``: an official weight file under
+    ``data_root`` (paper scale; ``l2l.pretrained``), checked against ``checkpoint_sha256`` when
+    that is set and its sha256 recorded either way."""
 
     family: str = "mae"
     size: str = "tiny"
     checkpoint: str = ""
+    checkpoint_sha256: str = ""
 
 
 @dataclass(frozen=True)

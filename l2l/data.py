@@ -215,17 +215,19 @@ def split_data(images: ImageSet, cfg: DataConfig, seed: int = 0) -> Split:
 
 
 def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
-    """The run's images and split. Small/smoke: the photo set. Paper: see ``imagenet_files``."""
+    """The run's images and split. Small/smoke: the photo set; paper: CIFAR-10
+    (``load_cifar10``) or ImageNet-1K / Places-365 folders (``load_image_folders``)."""
     if cfg.data.dataset == "photos":
         images = make_photos(cfg.data, seed=cfg.seed)
         return images, split_data(images, cfg.data, seed=cfg.seed)
     if cfg.data.dataset == "cifar10":
         images = load_cifar10(cfg)
         return images, split_data(images, cfg.data, seed=cfg.seed)
-    if cfg.data.dataset == "imagenet":
-        imagenet_files(cfg)  # raises the clear error when the data is not placed
-        raise NotImplementedError("paper-scale ImageNet loading lands with the model-family issue")
-    raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose photos, cifar10 or imagenet")
+    if cfg.data.dataset in FOLDER_DATASETS:
+        images = load_image_folders(cfg)
+        return images, split_data(images, cfg.data, seed=cfg.seed)
+    raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose photos, cifar10, "
+                     f"{', '.join(FOLDER_DATASETS)}")
 
 
 def load_cifar10(cfg: RunConfig) -> ImageSet:
@@ -253,18 +255,63 @@ def load_cifar10(cfg: RunConfig) -> ImageSet:
     return ImageSet(xtr, ytr, xte, yte, none, none, tuple(parts[0].classes))
 
 
+# paper-scale image-folder data sets: <data_root>/<name>/{train,val}/<class>/<image>
+FOLDER_DATASETS = ("imagenet", "places365")
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+
+
 def imagenet_files(cfg: RunConfig) -> dict[str, Path]:
-    """Check that ImageNet-1K is placed as ``<data_root>/imagenet/{train,val}/<wnid>/*.JPEG``."""
+    """Check that the paper-scale data set ``cfg.data.dataset`` is placed as
+    ``<data_root>/<dataset>/{train,val}/<class>/*`` (ImageNet-1K: class folders named by wnid;
+    Places-365: val images sorted into class folders, e.g. from ``places365_val.txt``)."""
     from l2l.io import data_path
 
-    root = data_path(cfg, "imagenet")
+    name = cfg.data.dataset
+    root = data_path(cfg, name)
     missing = [p for p in (root / "train", root / "val") if not p.is_dir()]
     if missing:
+        label = {"imagenet": "ImageNet-1K", "places365": "Places-365"}.get(name, name)
         raise FileNotFoundError(
-            f"ImageNet-1K not found: expected folders {', '.join(map(str, missing))} "
-            f"(class sub-folders named by wnid). Place the data there or pass DATA_ROOT."
+            f"{label} not found: expected folders {', '.join(map(str, missing))} "
+            f"(one sub-folder per class). Place the data there or pass DATA_ROOT."
         )
     return {"train": root / "train", "val": root / "val"}
+
+
+def _read_folder_images(folder: Path, count: int, size: int) -> torch.Tensor:
+    """The first ``count`` images of ``folder`` (sorted names), resized (shorter side, bicubic,
+    antialiased) and centre-cropped to ``size``: uint8 [count, 3, size, size]."""
+    from PIL import Image  # a torchvision dependency
+    from torchvision.transforms.v2.functional import center_crop, resize
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    if len(files) < count:
+        raise FileNotFoundError(f"{folder} holds {len(files)} images; the config needs {count}")
+    out = []
+    for f in files:
+        with Image.open(f) as img:
+            x = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)
+        out.append(center_crop(resize(x, size, antialias=True), [size, size]))
+    return torch.stack(out)
+
+
+def load_image_folders(cfg: RunConfig) -> ImageSet:
+    """ImageNet-1K / Places-365 at paper scale: ``train_per_class`` training and
+    ``test_per_class`` validation images of the first ``n_classes`` class folders (sorted
+    names: ImageNet wnid order, i.e. the standard class indices), held in memory as uint8."""
+    dirs = imagenet_files(cfg)
+    d = cfg.data
+    classes = sorted(p.name for p in dirs["train"].iterdir() if p.is_dir())[: d.n_classes]
+    if len(classes) < d.n_classes:
+        raise FileNotFoundError(f"{dirs['train']} holds {len(classes)} class folders; "
+                                f"the config needs {d.n_classes}")
+    parts = {}
+    for part, per_class in (("train", d.train_per_class), ("val", d.test_per_class)):
+        xs = [_read_folder_images(dirs[part] / c, per_class, d.image_size) for c in classes]
+        ys = [torch.full((per_class,), i, dtype=torch.long) for i in range(len(classes))]
+        parts[part] = torch.cat(xs), torch.cat(ys)
+    none = torch.zeros(0, 4, dtype=torch.long)
+    return ImageSet(*parts["train"], *parts["val"], none, none, tuple(classes))
 
 
 def take(source: Any, index: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from l2l.data import ImageSet, Split, load_data
 from l2l.evaluation import completion_table, sample_panel
 from l2l.io import checkpoint_dict, load_or_compute
 from l2l.models import DomainClassifier, build_model
+from l2l.pretrained import load_pretrained
 from l2l.train import train_classifier, train_generator
 from l2l.unlearn import unlearn
 
@@ -42,9 +43,18 @@ def domain_classifier(cfg: RunConfig, images: ImageSet, *, force: bool = False) 
 
 def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split, *,
                       force: bool = False) -> tuple[torch.nn.Module, pd.DataFrame]:
-    """``role="original"``: trained on every training image; ``"retrain"``: on retain only."""
+    """``role="original"``: trained on every training image; ``"retrain"``: on retain only.
+
+    With ``cfg.model.checkpoint`` set (paper scale) the original is the official checkpoint
+    (``l2l.pretrained``); its path and sha256 are in the returned history's ``attrs``.
+    """
     if role not in ("original", "retrain"):
         raise ValueError(f"unknown role {role!r}; choose 'original' or 'retrain'")
+    if role == "original" and cfg.model.checkpoint:
+        model, prov = load_pretrained(cfg)
+        hist = pd.DataFrame()
+        hist.attrs = prov
+        return model.to(resolve_device(cfg.device)), hist
     data = images.x_train if role == "original" else split.retain
     key = cache_key(cfg, "data", "model", "train") | {"role": role}
     torch.manual_seed(cfg.seed)  # weight initialisation
