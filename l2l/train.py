@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from l2l import dist
 from l2l.config import RunConfig, resolve_device
 from l2l.data import take
 
@@ -64,6 +65,9 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
         images: uint8 [N, 3, S, S] tensor or indexable data set of such images.
         cfg: uses ``cfg.train`` (steps, batch, AdamW, warm-up + cosine) and ``cfg.seed``.
 
+    Under torchrun each process takes its shard of every global batch and DDP averages the
+    gradients (``l2l.dist``); the per-sample masks of ``training_loss`` are drawn per process.
+
     Returns:
         History with columns step, loss, lr, time_s.
     """
@@ -72,14 +76,16 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
     gen = torch.Generator().manual_seed(cfg.seed)
     model.to(device).train()
     opt = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=t.betas)
+    call = dist.objective(model)
     rows, start = [], time.perf_counter()
     for step in tqdm(range(t.steps), desc=desc, disable=not progress, mininterval=5):
         lr = lr_at(step, t.steps, t.lr, t.warmup)
         for group in opt.param_groups:
             group["lr"] = lr
-        idx = torch.randint(len(images), (t.batch_size,), generator=gen)
+        idx = torch.randint(len(images), (t.batch_size,), generator=gen)[dist.shard(t.batch_size)]
         x = take(images, idx).to(device)
-        loss = model.training_loss(x, generator=gen, **family_loss_kwargs(model, cfg, gen))
+        kw = family_loss_kwargs(model, cfg, gen)
+        loss = call(lambda m: m.training_loss(x, generator=gen, **kw))
         check_finite(loss, step, desc)
         opt.zero_grad(set_to_none=True)
         loss.backward()

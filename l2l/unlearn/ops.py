@@ -1,0 +1,188 @@
+"""What each family means by the pieces the unlearning methods are built from.
+
+The methods (``l2l.unlearn.methods``) are written once, against ``FamilyOps``; the papers'
+per-family differences live here and nowhere else (spec paper1 Sec. 3.4, 4.2; paper2 Sec. 4.6):
+
+==============  =============================  ==============================  ===================
+family          train-time T (``draw``)        noise input (Li et al.)         raw output
+==============  =============================  ==============================  ===================
+mae             random patches at              Gaussian image, batch stats,    predicted patches
+                ``unlearn.mask_ratio``         normalised space                (normalised)
+vqgan           MAGE token drop / mask         Gaussian image, batch stats,    MLM logits
+                                               clamped to [0, 1]
+diffusion       Palette hybrid masks, gamma,   noisy-image channels inside     predicted noise
+                eps, eps_c                     the hole = pure eps
+autoencoder     the model's tau (centre hole)  Gaussian image, clamped         reconstruction
+==============  =============================  ==============================  ===================
+
+``unlearn.mask = "centre"`` replaces the train-time T by the test-time hole (``eval.hole``) for
+every family. A *step* is a dict of the randomness one optimisation step shares between the
+student and teacher passes; ``take(step, rows)`` selects a sub-batch of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from l2l.config import RunConfig
+from l2l.data import make_mask
+from l2l.losses import Embedding, noise_like
+
+Step = dict[str, Any]
+
+
+def noise_image(model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The forget target's input: a Gaussian image with the batch's scalar statistics.
+
+    MAE: drawn in the model's normalised input space and mapped back to [0, 1] without
+    clamping (spec paper1 Sec. 2.3). Families without ``normalize`` draw in [0, 1] and clamp
+    (as MAGE does).
+    """
+    if hasattr(model, "normalize"):
+        return model.denormalize(noise_like(model.normalize(x), generator=gen))
+    return noise_like(x, generator=gen).clamp(0, 1)
+
+
+def take(step: Step, rows: slice) -> Step:
+    """The rows of every batched entry of a step (tensors, MAGE token masks); the rest as is."""
+    out = {}
+    for key, value in step.items():
+        if hasattr(value, "take") and not isinstance(value, torch.Tensor):
+            out[key] = value.take(rows)
+        elif isinstance(value, torch.Tensor) and value.ndim > 0:
+            out[key] = value[rows]
+        else:
+            out[key] = value
+    return out
+
+
+def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.mean((a - b) ** 2)
+
+
+class FamilyOps:
+    """Base: pixel-mask families whose encoder sees tau(x) (MAE, AutoEncoder)."""
+
+    def __init__(self, model: torch.nn.Module, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.family = model.family
+
+    # ---- randomness of one step -------------------------------------------------------------
+    def _mask(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Any:
+        if self.cfg.unlearn.mask == "centre":
+            return make_mask(self.cfg.eval.hole, x.shape[-1]).expand(len(x), 1, -1, -1).to(x.device)
+        return model.sample_mask(len(x), generator=gen, device=x.device)
+
+    def draw(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Step:
+        """T for the batch, then the noise image (Li et al.) with the batch's statistics."""
+        mask = self._mask(model, x, gen)
+        return {"mask": mask, "noise_x": noise_image(model, x, gen)}
+
+    # ---- the pieces ---------------------------------------------------------------------------
+    def embed(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> Embedding:
+        return model.encode(x, step["mask"])
+
+    def embed_noise(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> Embedding:
+        """Embedding of the family's noise input under the same T (Li et al.'s forget target)."""
+        return model.encode(step["noise_x"], step["mask"])
+
+    def output(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> torch.Tensor:
+        """The decoder's raw output (Retain Label's L2 space)."""
+        return model.decode(model.encode(x, step["mask"]), step["mask"])
+
+    def task_loss(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
+                  noisy: bool = False) -> torch.Tensor:
+        """The family's training loss under the step's T; ``noisy``: Noisy Label's target (the
+        noise image) replaces the ground truth."""
+        target = step["noise_x"] if noisy else x
+        return _mse(self.output(model, x, step), target)
+
+
+class MAEOps(FamilyOps):
+    def _mask(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Any:
+        if self.cfg.unlearn.mask == "centre":
+            return super()._mask(model, x, gen)
+        return model.random_patch_mask(len(x), self.cfg.unlearn.mask_ratio, generator=gen,
+                                       device=x.device)
+
+    def output(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> torch.Tensor:
+        patches = model._as_patch_mask(step["mask"])
+        return model.forward_decoder(model.forward_encoder(x, patches), patches)
+
+    def task_loss(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
+                  noisy: bool = False) -> torch.Tensor:
+        target = step["noise_x"] if noisy else x
+        return model.forward_loss(target, self.output(model, x, step),
+                                  model._as_patch_mask(step["mask"]))
+
+
+class VQGANOps(FamilyOps):
+    """MAGE: tokenizer frozen; T is MAGE's token masking; loss = masked-token cross-entropy."""
+
+    def draw(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Step:
+        step = super().draw(model, x, gen)
+        with torch.no_grad():
+            ids = model.tokenize(x).flatten(1).float()
+        k = model.spec.codebook_size  # Noisy Label: N(mean, std) of the batch's ids, rounded
+        noise_ids = torch.randn(ids.shape, generator=gen).to(ids) * ids.std() + ids.mean()
+        return step | {"noise_ids": noise_ids.round().clamp(0, k - 1).long()}
+
+    def output(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> torch.Tensor:
+        drop, masked = model._masks(step["mask"])
+        return model.forward_decoder(model.encode(x, step["mask"]), drop, masked)
+
+    def task_loss(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
+                  noisy: bool = False) -> torch.Tensor:
+        _, masked = model._masks(step["mask"])
+        with torch.no_grad():
+            target = step["noise_ids"] if noisy else model.tokenize(x).flatten(1)
+        return model.forward_loss(self.output(model, x, step), target, masked)
+
+
+class DiffusionOps(FamilyOps):
+    """Palette: the step also fixes gamma, eps and eps_c; the noise input is pure eps inside
+    the hole (``forget_noise``); the loss is the masked noise-prediction MSE."""
+
+    def draw(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Step:
+        mask = self._mask(model, x, gen)
+        gamma, noise, cond_noise = model.draw_noise(x, generator=gen)
+        return {"mask": mask, "gamma": gamma.to(x.device), "noise": noise,
+                "cond_noise": cond_noise}
+
+    def _kw(self, step: Step) -> dict[str, Any]:
+        return {k: step[k] for k in ("gamma", "noise", "cond_noise")}
+
+    def embed(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> Embedding:
+        return model.encode(x, step["mask"], **self._kw(step))
+
+    def embed_noise(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> Embedding:
+        return model.encode(x, step["mask"], forget_noise=True, **self._kw(step))
+
+    def output(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
+               noisy: bool = False) -> torch.Tensor:
+        feats = model.encode(x, step["mask"], forget_noise=noisy, **self._kw(step))
+        return model.decode(feats, step["mask"], gamma=step["gamma"])
+
+    def task_loss(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
+                  noisy: bool = False) -> torch.Tensor:
+        """MSE(m * target, m * out); ``noisy``: the forget sample's noisy image inside the hole
+        is pure eps and eps is the target (Palette's ``--learn_noise``, spec Sec. 4.2)."""
+        m, noise = step["mask"], step["noise"]
+        target = noise
+        if getattr(model.spec, "prediction", "eps") == "v" and not noisy:
+            g = step["gamma"].reshape(-1, 1, 1, 1).to(x)
+            target = g.sqrt() * noise - (1 - g).sqrt() * (x * 2 - 1)
+        return F.mse_loss(m * self.output(model, x, step, noisy=noisy), m * target)
+
+
+OPS = {"mae": MAEOps, "vqgan": VQGANOps, "diffusion": DiffusionOps, "autoencoder": FamilyOps}
+
+
+def ops_for(model: torch.nn.Module, cfg: RunConfig) -> FamilyOps:
+    family = getattr(model, "family", None)
+    if family not in OPS:
+        raise ValueError(f"no unlearning ops for model family {family!r}; known: {', '.join(OPS)}")
+    return OPS[family](model, cfg)

@@ -1,0 +1,149 @@
+"""Varshney & Torra (2025): decoupling by gradient ascent, then knowledge retention.
+
+No code was released; this is a re-implementation from the abstract-level description with
+every open choice an ``UnlearnConfig`` field (spec paper2 Sec. 4-5; defaults are l2l's):
+
+* **Stage 1 (decoupling).** Plain SGD *ascent* on the family's task loss on forget batches
+  (``ga_batch_size``), step ``ga_lr``, global-norm clip ``ga_clip``, updating ``ga_params``
+  ("all" = encoder + decoder, the paper's argmax over (gamma, phi); or "encoder"). Every
+  ``ga_check_every`` steps the forget distance
+
+      d(h) = mean over P_f of the hole MSE between h0(tau(x)) and h(tau(x)),  [0, 1] pixels
+
+  is measured on a fixed probe P_f (the first ``probe_size`` forget images, the test-time hole
+  ``eval.hole``, one fixed sampler seed). Stage 1 stops at the first check with d >= lambda, or
+  after ``ga_max_steps`` (the history then says the threshold was not reached).
+* **lambda.** ``lam`` when > 0 (e.g. the original-vs-retrain distance on the same probe, which
+  ``l2l.experiments`` computes where a retrained model exists); otherwise kappa * e0 with e0
+  the original's hole MSE against the ground truth on ``probe_size`` retain images.
+* **Stage 2 (retention).** Adam (lr ``ft_lr``) on the task loss on retain batches for
+  ``ft_steps`` steps (0: ``steps``, Li et al.'s budget), every parameter; d is monitored.
+* **(epsilon, delta) option.** ``dp_sigma`` > 0 adds N(0, sigma^2) to every trained parameter at
+  the end (the Gaussian mechanism; sigma = Delta sqrt(2 ln(1.25 / delta)) / epsilon for an
+  *assumed* sensitivity Delta; l2l never reports an (epsilon, delta) as the paper's).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from l2l import dist
+from l2l.config import RunConfig, resolve_device
+from l2l.data import make_mask
+from l2l.data import take as take_rows
+from l2l.unlearn.loop import draw_batch, release, run, trainable
+from l2l.unlearn.methods import _setup
+from l2l.unlearn.ops import FamilyOps, take
+
+PROBE_SEED = 4242  # the sampler seed of every probe completion (diffusion / MAGE sampling)
+
+
+@torch.no_grad()
+def hole_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean squared difference inside the hole, float, [0, 1] units."""
+    hole = mask.expand_as(a[:, :1]).expand_as(a) > 0.5
+    return torch.mean((a[hole] - b[hole]) ** 2).item()
+
+
+@torch.no_grad()
+def completions(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    was = model.training
+    out = model.eval().complete(x, mask, generator=torch.Generator().manual_seed(PROBE_SEED))
+    model.train(was)
+    return out
+
+
+class Probe:
+    """P_f with the original's completions, so that d(h) costs one completion pass."""
+
+    def __init__(self, original: torch.nn.Module, forget: Any, cfg: RunConfig) -> None:
+        device = resolve_device(cfg.device)
+        n = min(cfg.unlearn.probe_size, len(forget))
+        self.x = take_rows(forget, torch.arange(n)).to(device)
+        self.mask = make_mask(cfg.eval.hole, self.x.shape[-1]).to(device)
+        self.ref = completions(original, self.x, self.mask)
+
+    def distance(self, model: torch.nn.Module) -> float:
+        return hole_mse(completions(model, self.x, self.mask), self.ref, self.mask)
+
+
+def threshold(original: torch.nn.Module, retain: Any, cfg: RunConfig) -> tuple[float, str]:
+    """lambda and how it was set."""
+    u = cfg.unlearn
+    if u.lam > 0:
+        return u.lam, "given"
+    device = resolve_device(cfg.device)
+    x = take_rows(retain, torch.arange(min(u.probe_size, len(retain)))).to(device)
+    mask = make_mask(cfg.eval.hole, x.shape[-1]).to(device)
+    e0 = hole_mse(completions(original, x, mask), x, mask)
+    return u.kappa * e0, f"kappa*e0 (kappa={u.kappa}, e0={e0:.5f})"
+
+
+def _task_steps(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int,
+                gen: torch.Generator, device: str):
+    """``step_loss`` of the task loss on global batches of ``n`` from ``data`` (rank's shard)."""
+    def step_loss(call, _):
+        x = draw_batch(data, n, gen, device)
+        step = ops.draw(student, x, gen)
+        rows = dist.shard(n)
+        x, step = x[rows], take(step, rows)
+        total = call(lambda model: ops.task_loss(model, x, step))
+        return total, {}
+    return step_loss
+
+
+def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
+    """Stage 1 until d >= lambda (or ``ga_max_steps``), then stage 2; see the module docstring.
+    History rows carry ``stage`` ("decouple" / "retain"), ``forget_distance`` and ``lam``."""
+    u, device = cfg.unlearn, resolve_device(cfg.device)
+    student, params, _, gen, ops = _setup(original, cfg, u.ga_params)
+    probe = Probe(original, forget, cfg)
+    lam, how = threshold(original, retain, cfg)
+    t0 = time.perf_counter()
+
+    def check(step: int) -> dict[str, float] | None:
+        if (step + 1) % u.ga_check_every and step != u.ga_max_steps - 1:
+            return None
+        d = probe.distance(student)
+        return {"forget_distance": d, "lam": lam, "stop": d >= lam}
+
+    rows = run("decouple", student, params,
+               _task_steps(ops, student, forget, u.ga_batch_size, gen, device),
+               steps=u.ga_max_steps, lr=u.ga_lr, warmup=0.0, optimizer=_sgd,
+               grad_clip=u.ga_clip, log_every=u.log_every, progress=progress, ascent=True,
+               stop=check, t0=t0)
+    ft_steps = u.ft_steps or u.steps
+
+    def monitor(step: int) -> dict[str, float] | None:
+        if (step + 1) % u.ga_check_every and step != ft_steps - 1:
+            return None
+        return {"forget_distance": probe.distance(student), "lam": lam}
+
+    run("retain", student, trainable(student, "all"),
+        _task_steps(ops, student, retain, u.batch_size, gen, device), steps=ft_steps,
+        lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
+        progress=progress, stop=monitor, rows=rows, t0=t0)
+    if u.dp_sigma > 0:
+        perturb(student, u.dp_sigma, torch.Generator().manual_seed(cfg.seed + 77))
+    for row in rows:
+        row["lam"], row["lambda_source"] = lam, how
+    return release(student), rows
+
+
+def _sgd(params, lr):
+    return torch.optim.SGD(params, lr=lr)  # plain ascent (open choice 3)
+
+
+def _adam(params, lr):
+    return torch.optim.Adam(params, lr=lr)
+
+
+@torch.no_grad()
+def perturb(model: torch.nn.Module, sigma: float, gen: torch.Generator) -> None:
+    """Add N(0, sigma^2) to every trainable parameter (the frozen MAGE tokenizer excluded)."""
+    for p in model.parameters():
+        if p.requires_grad:
+            p.add_(torch.randn(p.shape, generator=gen).to(p) * sigma)
