@@ -11,7 +11,7 @@ Masks are float [1 or B, 1, H, W] with 1 = hole (to be generated) and 0 = known.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -219,15 +219,22 @@ def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
     (``load_cifar10``) or ImageNet-1K / Places-365 folders (``load_image_folders``)."""
     if cfg.data.dataset == "photos":
         images = make_photos(cfg.data, seed=cfg.seed)
-        return images, split_data(images, cfg.data, seed=cfg.seed)
-    if cfg.data.dataset == "cifar10":
+    elif cfg.data.dataset == "cifar10":
         images = load_cifar10(cfg)
-        return images, split_data(images, cfg.data, seed=cfg.seed)
-    if cfg.data.dataset in FOLDER_DATASETS:
+    elif cfg.data.dataset in FOLDER_DATASETS:
         images = load_image_folders(cfg)
-        return images, split_data(images, cfg.data, seed=cfg.seed)
-    raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose photos, cifar10, "
-                     f"{', '.join(FOLDER_DATASETS)}")
+    else:
+        raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose photos, cifar10, "
+                         f"{', '.join(FOLDER_DATASETS)}")
+    split = split_data(images, cfg.data, seed=cfg.seed)
+    if cfg.data.poison:  # the sample-level forget images become the poisoned set (l2l.poison)
+        from l2l.poison import poison
+
+        x_train = images.x_train.clone()
+        x_train[split.forget_index] = poison(x_train[split.forget_index], cfg.eval.hole)
+        images = replace(images, x_train=x_train)
+        split = split_data(images, cfg.data, seed=cfg.seed)
+    return images, split
 
 
 def load_cifar10(cfg: RunConfig) -> ImageSet:
