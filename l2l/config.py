@@ -40,6 +40,7 @@ class DataConfig:
     retain_classes: tuple[int, ...] = (5, 6, 7, 8, 9)
     split: str = "class"  # "class": forget = forget_classes | "sample": random training samples
     forget_fraction: float = 0.1  # share of the training set forgotten when split == "sample"
+    poison: bool = False  # plant the backdoor (l2l.poison) in the sample-level forget images
     tile_grid: int = 5  # photos are cut into tile_grid tiles along the short side
     crop_scale: tuple[float, float] = (0.5, 1.0)  # crop side as a fraction of the tile side
 
@@ -314,6 +315,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"forget/retain classes must lie in 0..{d.n_classes - 1}")
     if set(d.forget_classes) & set(d.retain_classes):
         raise ValueError("data.forget_classes and data.retain_classes overlap")
+    if d.poison and d.split != "sample":
+        raise ValueError("data.poison needs data.split = 'sample' (the poisoned images are "
+                         "the forget set)")
     if not 0 < d.forget_fraction < 1:
         raise ValueError(f"data.forget_fraction must be in (0, 1), got {d.forget_fraction}")
     if u.mask not in ("random", "centre"):
