@@ -189,7 +189,10 @@ FAMILY_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "small": {
         "mae": {},
-        "vqgan": {"model__size": "tiny", "train__tokenizer_steps": 600},
+        # tokenizer 450 steps of 64 (99 s single-thread wall); transformer 700 steps (800 took
+        # 239 s and 700 of the 512-code variant 310 s, both with other jobs on the 2 cores;
+        # 700 is sized for 3.5 min, not timed alone). Hole MSE: see l2l.models.mage.SIZES.
+        "vqgan": {"model__size": "tiny", "train__tokenizer_steps": 450, "train__steps": 700},
         # Palette "tiny" (l2l.models.diffusion.SIZES): 560 steps of 64 at lr 2e-3 train in
         # 245-283 s single-thread on the shared 2-core box; centre_half hole MSE 0.0196 / 0.0135
         # (forget / retain test, 500 each) vs per-image mean fill 0.0234 / 0.0148.

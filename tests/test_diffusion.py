@@ -3,7 +3,6 @@ official weight layout (checked against expectations written out by hand below).
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
@@ -38,14 +37,15 @@ def centre_hole(b: int = 2, size: int = 32) -> torch.Tensor:
     return m
 
 
-# ---- schedules and forward process ----------------------------------------------------------------
+# ---- schedules and forward process --------------------------------------------------------------
 
 
 def test_forward_process_matches_closed_form() -> None:
     y0 = torch.rand(3, 3, 4, 4, generator=gen(0)) * 2 - 1
     gamma = torch.tensor([0.9, 0.5, 0.01])
     noise = torch.randn(3, 3, 4, 4, generator=gen(1))
-    expected = torch.stack([gamma[i].sqrt() * y0[i] + (1 - gamma[i]).sqrt() * noise[i] for i in range(3)])
+    expected = torch.stack(
+        [gamma[i].sqrt() * y0[i] + (1 - gamma[i]).sqrt() * noise[i] for i in range(3)])
     assert torch.allclose(q_sample(y0, gamma, noise), expected, atol=1e-6)
     assert torch.allclose(Palette.q_sample(y0, gamma, noise), expected, atol=1e-6)
     # empirically over many draws: mean sqrt(gamma) y0, variance 1 - gamma
@@ -71,6 +71,12 @@ def test_schedules_monotone_and_gamma_within_step_interval(smoke: Palette) -> No
     assert len(s) == smoke.spec.sample_steps and torch.all(s[1:] < s[:-1])
     assert s[0] == test[0] and s[-1] == test[-1]
     assert torch.equal(respaced(test, len(test)), test)
+    # min_gamma keeps the respaced sampler on the informative part of the curve
+    tiny = SIZES["tiny"]
+    s = tiny.sampling_curve()
+    assert len(s) == tiny.sample_steps and s.min() >= tiny.min_gamma > 0 and s[0] == test[0]
+    with pytest.raises(ValueError, match="sample_steps"):
+        build_palette("smoke", sample_steps=700, min_gamma=1e-4)  # only 635 levels above 1e-4
 
 
 # ---- hybrid masks -------------------------------------------------------------------------------
@@ -119,6 +125,69 @@ def test_sampler_keeps_known_region_range_and_seed(sampler: str) -> None:
     assert not torch.equal(out[~known], x[~known])
 
 
+class GaussianOracle(torch.nn.Module):
+    """Exact eps-predictor for data y0 ~ N(mu, s^2) i.i.d. per pixel ([-1, 1] space)."""
+
+    def __init__(self, mu: float, s: float) -> None:
+        super().__init__()
+        self.mu, self.s = mu, s
+
+    def forward(self, h: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        y, g = h[:, 3:].double(), gamma.double().view(-1, 1, 1, 1)
+        gain = g.sqrt() * self.s**2 / (g * self.s**2 + 1 - g)
+        post_mean = self.mu + gain * (y - g.sqrt() * self.mu)
+        return ((y - g.sqrt() * post_mean) / (1 - g).sqrt()).float()
+
+
+@pytest.mark.parametrize("sampler", ["ancestral", "ddim"])
+def test_full_protocol_sampler_reproduces_gaussian_data_with_exact_eps(sampler: str) -> None:
+    # 2000 test-schedule steps from y_t = y_cond with the exact eps of a Gaussian data set must
+    # return that Gaussian: a known-answer check of the respacing-free Palette sampler
+    model = build_palette("smoke", sample_steps=2000, sampler=sampler)
+    model.denoise_fn = GaussianOracle(0.2, 0.3)
+    x = torch.full((1, 3, 32, 32), 0.5)
+    y = model.complete(x, torch.ones(1, 1, 32, 32), generator=gen(0)) * 2 - 1
+    assert y.mean().item() == pytest.approx(0.2, abs=0.02)  # 3072 pixels: s.e. 0.005
+    assert y.std().item() == pytest.approx(0.3, abs=0.015)
+
+
+class GaussianVOracle(GaussianOracle):
+    """The same exact predictor in v form: v = sqrt(gamma) eps - sqrt(1 - gamma) E[y0 | y_t]."""
+
+    def forward(self, h: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        y, g = h[:, 3:].double(), gamma.double().view(-1, 1, 1, 1)
+        gain = g.sqrt() * self.s**2 / (g * self.s**2 + 1 - g)
+        post_mean = self.mu + gain * (y - g.sqrt() * self.mu)
+        eps = (y - g.sqrt() * post_mean) / (1 - g).sqrt()
+        return (g.sqrt() * eps - (1 - g).sqrt() * post_mean).float()
+
+
+@pytest.mark.parametrize("sampler", ["ancestral", "ddim"])
+def test_v_prediction_sampler_reproduces_gaussian_data(sampler: str) -> None:
+    model = build_palette("smoke", sample_steps=2000, sampler=sampler, prediction="v")
+    model.denoise_fn = GaussianVOracle(0.2, 0.3)
+    x = torch.full((1, 3, 32, 32), 0.5)
+    y = model.complete(x, torch.ones(1, 1, 32, 32), generator=gen(0)) * 2 - 1
+    assert y.mean().item() == pytest.approx(0.2, abs=0.02)
+    assert y.std().item() == pytest.approx(0.3, abs=0.015)
+
+
+def test_v_prediction_loss_target_and_validation() -> None:
+    torch.manual_seed(0)
+    model = randomised(build_palette("smoke", prediction="v"))
+    x, mask = torch.rand(4, 3, 32, 32, generator=gen(0)), centre_hole(4)
+    gamma, noise, cond = model.draw_noise(x, generator=gen(1))
+    g = gamma.view(-1, 1, 1, 1)
+    v = g.sqrt() * noise - (1 - g).sqrt() * (2 * x - 1)
+    out = model.denoise_fn(model.build_input(x, mask, gamma=gamma, noise=noise, cond_noise=cond),
+                           gamma)
+    expected = torch.nn.functional.mse_loss(mask * out, mask * v)
+    assert model.training_loss(x, mask=mask, generator=gen(1)).item() == pytest.approx(
+        expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="prediction"):
+        build_palette("smoke", prediction="x0")
+
+
 def test_sampler_restores_training_mode_and_broadcasts_mask(smoke: Palette) -> None:
     smoke.train()
     out = smoke.complete(torch.rand(3, 3, 32, 32), centre_hole(1), generator=gen(0))
@@ -148,7 +217,8 @@ def test_places2_encoder_features_match_spec() -> None:
     with torch.device("meta"):
         model = build_palette("places2")
         x, m, g = torch.empty(1, 3, 256, 256), torch.empty(1, 1, 256, 256), torch.empty(1)
-        feats = model.encode(x, m, gamma=g, noise=torch.empty_like(x), cond_noise=torch.empty_like(x))
+        e = torch.empty_like(x)
+        feats = model.encode(x, m, gamma=g, noise=e, cond_noise=e)
     expected = [(64, 256)] * 3 + [(64, 128), (128, 128), (128, 128), (128, 64), (256, 64),
                                   (256, 64), (256, 32), (512, 32), (512, 32), (512, 32)]
     assert [(f.shape[1], f.shape[2]) for f in feats] == expected  # spec paper1 Sec. 2.2
@@ -246,7 +316,8 @@ def official_table() -> dict[str, tuple[int, ...]]:
         t |= res_keys(f"output_blocks.{i}.0", cin, cout)
         if i in UP_BLOCKS:
             t |= res_keys(f"output_blocks.{i}.1", UP_BLOCKS[i], UP_BLOCKS[i])
-    t |= {"out.0.weight": (64,), "out.0.bias": (64,), "out.2.weight": (3, 64, 3, 3), "out.2.bias": (3,)}
+    t |= {"out.0.weight": (64,), "out.0.bias": (64,),
+          "out.2.weight": (3, 64, 3, 3), "out.2.bias": (3,)}
     return t
 
 
@@ -281,13 +352,15 @@ def test_official_synthetic_checkpoint_loads_strictly() -> None:
     with torch.device("meta"):
         model = build_palette("places2")
     load_palette_state_dict(model, sd, assign=True)
-    assert torch.equal(model.denoise_fn.middle_block[1].qkv.weight, sd["denoise_fn.middle_block.1.qkv.weight"])
+    qkv = sd["denoise_fn.middle_block.1.qkv.weight"]
+    assert torch.equal(model.denoise_fn.middle_block[1].qkv.weight, qkv)
     assert torch.equal(model.denoise_fn.out[2].bias, sd["denoise_fn.out.2.bias"])
     assert all(p.device.type == "cpu" for p in model.parameters())
     # bare U-Net keys work too; a missing or an unknown key does not
     with torch.device("meta"):
         model = build_palette("places2")
-    load_palette_state_dict(model, {k.removeprefix("denoise_fn."): v for k, v in sd.items()}, assign=True)
+    bare = {k.removeprefix("denoise_fn."): v for k, v in sd.items()}
+    load_palette_state_dict(model, bare, assign=True)
     bad = dict(sd)
     bad.pop("denoise_fn.out.2.bias")
     with torch.device("meta"):
@@ -309,4 +382,7 @@ def test_build_palette_sizes_and_errors() -> None:
     m = build_palette("smoke", sample_steps=3, inner_channel=16)
     assert m.spec.sample_steps == 3 and m.denoise_fn.spec.inner_channel == 16
     assert m.family == "diffusion" and set(SIZES) == {"smoke", "tiny", "places2"}
-    assert SIZES["places2"].sample_steps == 2000 and SIZES["places2"].test_schedule == (2000, 1e-4, 0.09)
+    paper = SIZES["places2"]
+    assert paper.sample_steps == 2000 and paper.test_schedule == (2000, 1e-4, 0.09)
+    assert paper.min_gamma == 0 and paper.temperature == 1 and paper.sampler == "ancestral"
+    assert paper.prediction == "eps" and SIZES["tiny"].prediction == "v"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -138,6 +139,37 @@ def test_complete_keeps_known_pixels_in_range_and_is_seeded(smoke: MAGE) -> None
     assert out.shape == x.shape and torch.equal(out[known], x[known])
     assert out.min() >= 0 and out.max() <= 1
     assert torch.equal(out, again)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_mean_token_choice_keeps_known_pixels_and_is_deterministic(smoke: MAGE, steps: int) -> None:
+    x, m = smooth_images(4), centre(4)
+    mean = dataclasses.replace(smoke.spec, token_choice="mean", decode_steps=steps,
+                               sample_temperature=0.0, choice_temperature=0.0)
+    smoke.spec = mean
+    out = smoke.complete(x, m, generator=torch.Generator().manual_seed(1))
+    again = smoke.complete(x, m, generator=torch.Generator().manual_seed(2))
+    known = (m < 0.5).expand_as(x)
+    assert torch.equal(out[known], x[known]) and 0 <= out.min() and out.max() <= 1
+    assert torch.equal(out, again)  # no sampling: the seed does not matter
+    ids = smoke.complete_tokens(x, m)  # the argmax codes; known tokens unchanged
+    masked = smoke.token_mask(m)
+    assert torch.equal(ids[~masked], smoke.input_tokens(x, m)[~masked])
+    if steps == 1:  # one step: the hole is the decoded softmax-expected codebook vectors
+        smoke.spec = dataclasses.replace(mean, token_choice="argmax")
+        assert not torch.equal(smoke.complete(x, m), out)
+
+
+def test_token_choice_is_validated() -> None:
+    with pytest.raises(ValueError, match="token_choice"):
+        dataclasses.replace(SIZES["smoke"], token_choice="median")
+
+
+def test_known_mean_hole_fill_uses_only_known_pixels(smoke: MAGE) -> None:
+    x, m = smooth_images(2), centre(2)
+    smoke.spec = dataclasses.replace(smoke.spec, hole_fill=None)
+    noisy = torch.where(m > 0.5, torch.rand_like(x), x)  # hole content must not matter
+    assert torch.equal(smoke.input_tokens(x, m), smoke.input_tokens(noisy, m))
 
 
 def test_decode_keeps_given_known_tokens(smoke: MAGE) -> None:

@@ -46,6 +46,7 @@ from l2l.models.mae import LN_EPS, Block
 from l2l.models.vqgan import TOKENIZER_SIZES, VQGAN, VQGANSpec, load_official_vqgan, train_tokenizer
 
 OptGenerator = torch.Generator | None
+TOKEN_CHOICES = ("sample", "argmax", "mean")
 
 # keys of mage-vitb-1600.pth['model'] that no forward pass of the released code reads
 OFFICIAL_UNUSED = ("token_emb.position_ids", "patch_embed.proj.weight", "patch_embed.proj.bias",
@@ -86,10 +87,15 @@ class MAGESpec:
     mask_ratio_std: float = 0.25
     label_smoothing: float = 0.1
     token_margin: int = 1  # extra masked tokens around a pixel hole (testpaint.py: 1)
-    hole_fill: tuple[float, float, float] = IMAGENET_MEAN  # hole colour before tokenising
+    hole_fill: tuple[float, float, float] | None = IMAGENET_MEAN  # None: image's known mean
     decode_steps: int = 20
     choice_temperature: float = 6.0  # Gumbel re-masking temperature, annealed by 1 - step/steps
     sample_temperature: float = 1.0  # token sampling temperature; 0 = argmax
+    # how the tokens still masked at the last decoding step are chosen: "sample" (released
+    # MaskGIT: at ``sample_temperature``), "argmax", or "mean" (small-scale option: the VQ decoder
+    # gets the softmax-expected codebook vector, a blurrier but lower-MSE guess when the
+    # transformer is uncertain); earlier steps always follow ``sample_temperature``
+    token_choice: str = "sample"
 
     def __post_init__(self) -> None:
         for dim, heads in ((self.embed_dim, self.num_heads),
@@ -102,6 +108,8 @@ class MAGESpec:
             raise ValueError("need 0 < mask_ratio_min <= mask_ratio_max <= 1")
         if self.decode_steps < 1:
             raise ValueError("decode_steps must be >= 1")
+        if self.token_choice not in TOKEN_CHOICES:
+            raise ValueError(f"token_choice must be one of {TOKEN_CHOICES}, got {self.token_choice!r}")
 
     @property
     def num_tokens(self) -> int:
@@ -127,10 +135,14 @@ class MAGESpec:
 SIZES: dict[str, MAGESpec] = {
     "smoke": MAGESpec(TOKENIZER_SIZES["smoke"], 32, 1, 2, 32, 1, 2, class_slots=1,
                       fake_class_slot=0, decode_steps=4),
-    # small scale: argmax tokens, 4 steps, mild re-masking noise (chosen for hole MSE)
+    # small scale (chosen for hole MSE): no token margin, hole filled with the image's known mean
+    # before tokenising, one decoding pass with softmax-expected codebook vectors ("mean").
+    # Measured (64-code tokenizer, 800 transformer steps, 500 + 500 test images, centre_half):
+    # hole MSE 0.0274 / 0.0203 (forget / retain) vs 0.0234 / 0.0148 for a per-image mean-colour
+    # fill -- it does NOT beat mean fill; argmax tokens give 0.0358 / 0.0258.
     "tiny": MAGESpec(TOKENIZER_SIZES["tiny"], 128, 4, 4, 64, 2, 4, class_slots=1,
-                     fake_class_slot=0, decode_steps=4, choice_temperature=1.0,
-                     sample_temperature=0.0),
+                     fake_class_slot=0, token_margin=0, hole_fill=None, decode_steps=1,
+                     choice_temperature=0.0, sample_temperature=0.0, token_choice="mean"),
     "base": MAGESpec(TOKENIZER_SIZES["base"], 768, 12, 12, 768, 8, 16),  # mage_vit_base_patch16
 }
 
@@ -201,8 +213,6 @@ class MAGE(nn.Module):
             for _ in range(s.decoder_depth))
         self.decoder_norm = nn.LayerNorm(s.decoder_embed_dim, eps=LN_EPS)
         self.mlm_layer = MlmLayer(s.decoder_embed_dim, s.embed_dim, s.vocab_size)
-        fill = torch.tensor(s.hole_fill).view(1, 3, 1, 1)
-        self.register_buffer("_fill", fill, persistent=False)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -252,9 +262,16 @@ class MAGE(nn.Module):
         return grid.flatten(1) > 0.5
 
     def input_tokens(self, x: Tensor, pixel_mask: Tensor) -> Tensor:
-        """Tokens of x with the hole filled by ``spec.hole_fill`` (what completion starts from)."""
+        """Tokens of x with the hole filled by ``spec.hole_fill`` (what completion starts from):
+        a fixed colour (testpaint.py: the ImageNet mean) or, if None, each image's mean colour
+        over its known pixels."""
         hole = (pixel_mask > 0.5).to(x.dtype)
-        return self.tokenize(x * (1 - hole) + self._fill.to(x.dtype) * hole)
+        if self.spec.hole_fill is None:
+            known = 1 - hole
+            fill = (x * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
+        else:
+            fill = torch.tensor(self.spec.hole_fill, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return self.tokenize(x * (1 - hole) + fill * hole)
 
     def sample_mask(self, batch: int, *, generator: OptGenerator = None,
                     device: torch.device | str | None = None) -> TokenMask:
@@ -368,7 +385,8 @@ class MAGE(nn.Module):
         ``sample_temperature`` is 0, else a sample at that temperature), then re-mask the
         floor(n0 * cos(pi/2 * t/T)) least confident new tokens (n0 = masked count of the image),
         confidence = log p + ``choice_temperature`` * (1 - t/T) * Gumbel noise. Known tokens are
-        never changed; the last step fills every remaining [MASK].
+        never changed; the last step fills every remaining [MASK] (``token_choice`` "argmax" or
+        "mean": the argmax code; "sample": a sample as in the earlier steps).
 
         Args:
             x: float [B, 3, H, W] in [0, 1]; mask: pixel mask float [B, 1, H, W] (1 = hole).
@@ -377,6 +395,12 @@ class MAGE(nn.Module):
         Returns:
             long [B, L] code ids; equal to ``input_tokens(x, mask)`` where ``token_mask`` is False.
         """
+        return self._maskgit(x, mask, generator)[0]
+
+    def _maskgit(self, x: Tensor, mask: Tensor,
+                 generator: OptGenerator) -> tuple[Tensor, Tensor, Tensor]:
+        """``complete_tokens`` plus the last step's code logits [B, L, K] and its bool [B, L]
+        still-masked positions."""
         s = self.spec
         known = self.input_tokens(x, mask)
         masked = self.token_mask(mask)
@@ -385,15 +409,16 @@ class MAGE(nn.Module):
             unknown = ids == s.mask_id
             logits = self.forward_decoder(self.forward_encoder(ids), None, unknown)
             logits = logits[:, 1:, : s.codebook_size].float()
-            if s.sample_temperature > 0:
+            last = step == s.decode_steps - 1
+            if s.sample_temperature > 0 and not (last and s.token_choice != "sample"):
                 noisy = logits / s.sample_temperature + _gumbel(logits.shape, generator, x.device)
                 sampled = noisy.argmax(-1)
             else:
                 sampled = logits.argmax(-1)
             sampled = torch.where(unknown, sampled, ids)
             ratio = (step + 1) / s.decode_steps
-            if step == s.decode_steps - 1:
-                return sampled
+            if last:
+                return sampled, logits, unknown
             logp = logits.log_softmax(-1).gather(-1, sampled[..., None])[..., 0]
             noise = _gumbel(logp.shape, generator, x.device)
             conf = logp + s.choice_temperature * (1 - ratio) * noise
@@ -408,7 +433,10 @@ class MAGE(nn.Module):
 
     @torch.no_grad()
     def complete(self, x: Tensor, mask: Tensor, *, generator: OptGenerator = None) -> Tensor:
-        """Inpaint the hole: MaskGIT tokens -> VQ decoder, pasted into x.
+        """Inpaint the hole: MaskGIT tokens -> VQ decoder, pasted into x. With ``token_choice``
+        "mean" the tokens still masked at the last step enter the VQ decoder as their
+        softmax-expected codebook vectors (deterministic if ``sample_temperature`` and
+        ``choice_temperature`` are 0 or ``decode_steps`` is 1).
 
         Args:
             x: float [B, 3, H, W] in [0, 1]; mask: pixel mask float [B, 1, H, W] (1 = hole).
@@ -419,8 +447,14 @@ class MAGE(nn.Module):
             paste, no blurred blend).
         """
         g = self.spec.tokenizer.grid_size
-        ids = self.complete_tokens(x, mask, generator=generator)
-        out = self.vqgan.decode_tokens(ids.view(-1, g, g))
+        ids, logits, unknown = self._maskgit(x, mask, generator)
+        if self.spec.token_choice == "mean":
+            codebook = self.vqgan.quantize.embedding.weight
+            z = torch.where(unknown[..., None], logits.softmax(-1).to(codebook.dtype) @ codebook,
+                            codebook[ids])
+            out = self.vqgan.decoder(z.view(-1, g, g, z.shape[-1]).permute(0, 3, 1, 2))
+        else:
+            out = self.vqgan.decode_tokens(ids.view(-1, g, g))
         return torch.where(mask > 0.5, out, x).clamp(0, 1)
 
     def train_tokenizer(self, images: Any, *, steps: int, batch_size: int = 64,

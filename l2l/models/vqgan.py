@@ -75,16 +75,18 @@ class VQGANSpec:
 
 TOKENIZER_SIZES: dict[str, VQGANSpec] = {
     "smoke": VQGANSpec(32, 8, (1, 2, 2), 1, 8, 32, norm_groups=4),
-    "tiny": VQGANSpec(32, 16, (1, 1, 2), 1, 32, 512, norm_groups=8),
+    # 64 codes (not 512): the small transformer can predict them (hole CE 3.2 nats, 11 % acc.)
+    "tiny": VQGANSpec(32, 16, (1, 1, 2), 1, 32, 64, norm_groups=8),
     "base": VQGANSpec(256, 128, (1, 1, 2, 2, 4), 2, 256, 1024),  # config/vqgan.yaml
 }
 
 
 # train_tokenizer settings per size (small-scale choices; "base" uses the released weights).
-# tiny: about 90 s of single-thread CPU time, hole round-trip MSE ~0.005 on the photo crops.
+# tiny (= FAMILY_RECIPES["small"]["vqgan"]): 99 s single-thread wall, all 64 codes used, hole
+# round-trip MSE 0.0098 / 0.0084 on forget_test / retain_test (500 images each).
 TOKENIZER_RECIPES: dict[str, dict[str, float]] = {
     "smoke": {"steps": 30, "batch_size": 8, "lr": 3e-3},
-    "tiny": {"steps": 1600, "batch_size": 8, "lr": 2e-3},
+    "tiny": {"steps": 450, "batch_size": 64, "lr": 2e-3},
 }
 
 

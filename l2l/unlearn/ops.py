@@ -172,9 +172,13 @@ class DiffusionOps(FamilyOps):
         is pure eps and eps is the target (Palette's ``--learn_noise``, spec Sec. 4.2)."""
         m, noise = step["mask"], step["noise"]
         target = noise
-        if getattr(model.spec, "prediction", "eps") == "v" and not noisy:
+        if getattr(model.spec, "prediction", "eps") == "v":
+            # v = sqrt(g) eps - sqrt(1 - g) y0 with the clean image the input implies: y0 for
+            # real inputs; for the pure-eps input sqrt(g) y0' + sqrt(1 - g) eps = eps, i.e.
+            # y0' = eps (1 - sqrt(1 - g)) / sqrt(g) (the eps model's target is eps either way)
             g = step["gamma"].reshape(-1, 1, 1, 1).to(x)
-            target = g.sqrt() * noise - (1 - g).sqrt() * (x * 2 - 1)
+            y0 = noise * (1 - (1 - g).sqrt()) / g.sqrt() if noisy else x * 2 - 1
+            target = g.sqrt() * noise - (1 - g).sqrt() * y0
         return F.mse_loss(m * self.output(model, x, step, noisy=noisy), m * target)
 
 
