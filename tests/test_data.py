@@ -65,6 +65,11 @@ def test_proxy_split_uses_other_classes(photos):
     cfg = preset("smoke", forget_classes=(0, 1), retain_classes=(2, 3))
     split = split_data(photos, cfg.data)
     assert len(split.proxy) == 6 * cfg.data.train_per_class
+    # the proxy retain set draws no sample from the forget or retain classes
+    other = (photos.y_train >= 4)
+    assert torch.equal(split.proxy, photos.x_train[other])
+    used = torch.cat([split.forget, split.retain]).flatten(1)
+    assert not (split.proxy.flatten(1)[:, None] == used[None]).all(-1).any()
 
 
 def test_sample_split(photos):
