@@ -11,7 +11,7 @@ import torch
 
 from l2l.config import RunConfig, resolve_device
 from l2l.data import Split, make_mask, masked_input, take, to_uint8
-from l2l.metrics import completion_metrics, mean_fill, metric_provenance, noise_fill
+from l2l.metrics import completion_metrics, hole_mse, mean_fill, metric_provenance, noise_fill
 from l2l.models import DomainClassifier
 
 REFERENCE_FILLS = ("mean fill", "noise fill")
@@ -92,4 +92,23 @@ def selectivity(table: pd.DataFrame, *, metric: str = "fid_hole", reference: str
         a, b = ref[f"{subset}_{metric}"], new[f"{subset}_{metric}"]
         rows.append({"subset": subset, "metric": metric, reference: a, model: b,
                      "ratio": b / a, f"{model}_std": new[f"{subset}_{metric}_std"]})
+    return pd.DataFrame(rows)
+
+
+def hole_mse_table(models: dict[str, Any], split: Split, cfg: RunConfig, *,
+                   max_images: int = 500) -> pd.DataFrame:
+    """Hole MSE (test hole ``eval.hole``) of each model on forget *training* images (what was
+    unlearned), forget test and retain test images (at most ``max_images`` each): the cheap
+    table behind "gap to retrain" (spec paper2 Sec. 4.9)."""
+    mask = make_mask(cfg.eval.hole, cfg.data.image_size)
+    subsets = {"forget_train": split.forget, "forget_test": split.forget_test,
+               "retain_test": split.retain_test}
+    rows = []
+    for name, model in models.items():
+        row: dict[str, Any] = {"model": name}
+        for subset, images in subsets.items():
+            x = take(images, torch.arange(min(max_images, len(images))))
+            out = complete(model, x, mask, cfg)
+            row[f"{subset}_mse_hole"] = hole_mse(out, x, mask).mean().item()
+        rows.append(row)
     return pd.DataFrame(rows)

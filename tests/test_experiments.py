@@ -14,10 +14,14 @@ def test_run_generators_table_shape():
     table = out["table"]
     masks = list(experiments.GENERATOR_MASKS)
     assert table["mask"].unique().tolist() == masks
-    assert table["model"].tolist() == ["mean fill", "mae", "autoencoder"] * len(masks)
+    refs = ["mean fill", "noise fill", "mae", "autoencoder"]
+    expected = [m for mask in masks for m in refs + (["mae retrain", "autoencoder retrain"]
+                                                     if mask == cfg.eval.hole else [])]
+    assert table["model"].tolist() == expected
     assert table["forget_mse_hole"].map(math.isfinite).all()
-    trained = table[table["model"] != "mean fill"]
+    trained = table[~table["model"].str.endswith("fill")]
     assert (trained["train_time_s"] > 0).all()
+    assert table[table["model"].str.endswith("fill")]["train_time_s"].isna().all()
     assert set(out["samples"]) == {f"{m} {s}" for m in masks for s in ("forget", "retain")}
     assert out["samples"]["centre_half forget"].shape[:2] == (4, cfg.eval.n_samples_figure)
 
@@ -44,3 +48,22 @@ def test_cold_runs_are_deterministic():
     m2, _ = experiments.trained_generator(cfg, "original", images, split, force=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(v, m2.state_dict()[k]) for k, v in m1.state_dict().items())
+
+
+def test_hole_mse_table_rows_and_subsets():
+    from l2l.evaluation import hole_mse_table
+    from l2l.metrics import hole_mse, mean_fill
+
+    cfg = config.preset("smoke")
+    images, split = experiments.load_data(cfg)
+    t = hole_mse_table({"mean fill": "mean fill", "noise fill": "noise fill"}, split, cfg,
+                       max_images=10)
+    assert t.columns.tolist() == ["model", "forget_train_mse_hole", "forget_test_mse_hole",
+                                  "retain_test_mse_hole"]
+    x = split.forget_test[:10].float() / 255
+    from l2l.data import make_mask
+
+    mask = make_mask(cfg.eval.hole, x.shape[-1])
+    expected = hole_mse(mean_fill(x, mask.expand(10, 1, -1, -1)), x, mask).mean().item()
+    assert abs(t.set_index("model").loc["mean fill", "forget_test_mse_hole"] - expected) < 1e-7
+    assert (t.set_index("model").loc["noise fill"] > t.set_index("model").loc["mean fill"]).all()

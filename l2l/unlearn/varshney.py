@@ -34,18 +34,12 @@ from l2l import dist
 from l2l.config import RunConfig, resolve_device
 from l2l.data import make_mask
 from l2l.data import take as take_rows
+from l2l.metrics import hole_mse
 from l2l.unlearn.loop import draw_batch, release, run, trainable
 from l2l.unlearn.methods import _setup
 from l2l.unlearn.ops import FamilyOps, take
 
 PROBE_SEED = 4242  # the sampler seed of every probe completion (diffusion / MAGE sampling)
-
-
-@torch.no_grad()
-def hole_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean squared difference inside the hole, float, [0, 1] units."""
-    hole = mask.expand_as(a[:, :1]).expand_as(a) > 0.5
-    return torch.mean((a[hole] - b[hole]) ** 2).item()
 
 
 @torch.no_grad()
@@ -67,7 +61,7 @@ class Probe:
         self.ref = completions(original, self.x, self.mask)
 
     def distance(self, model: torch.nn.Module) -> float:
-        return hole_mse(completions(model, self.x, self.mask), self.ref, self.mask)
+        return hole_mse(completions(model, self.x, self.mask), self.ref, self.mask).mean().item()
 
 
 def threshold(original: torch.nn.Module, retain: Any, cfg: RunConfig) -> tuple[float, str]:
@@ -78,7 +72,7 @@ def threshold(original: torch.nn.Module, retain: Any, cfg: RunConfig) -> tuple[f
     device = resolve_device(cfg.device)
     x = take_rows(retain, torch.arange(min(u.probe_size, len(retain)))).to(device)
     mask = make_mask(cfg.eval.hole, x.shape[-1]).to(device)
-    e0 = hole_mse(completions(original, x, mask), x, mask)
+    e0 = hole_mse(completions(original, x, mask), x, mask).mean().item()
     return u.kappa * e0, f"kappa*e0 (kappa={u.kappa}, e0={e0:.5f})"
 
 

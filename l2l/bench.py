@@ -1,0 +1,94 @@
+"""Cost benchmark: wall time of every unlearning method against retraining from scratch.
+
+    python -m l2l.bench --scale small [--families mae autoencoder] [--methods li2024 ...]
+
+For each family: load (or train) the cached original, then time ``unlearn(original, method)``
+for every method, ``retrain`` included (trained again here, not read from the cache, so that
+every number comes from the same run on the same machine). Writes
+``results/<scale>/cost.csv`` (+ sidecar): family, method, steps, wall_s, retrain_wall_s,
+ratio_to_retrain, ms_per_step. Performance targets are read from this file, never asserted in
+unit tests (timings depend on the machine; the sidecar records its CPU count and threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import pandas as pd
+import torch
+
+from l2l.config import FAMILIES, RunConfig, for_family, preset, replace
+from l2l.data import load_data
+from l2l.experiments import retain_set, trained_generator
+from l2l.io import save_table
+from l2l.unlearn import METHODS, unlearn
+from l2l.unlearn.varshney import Probe
+
+DEFAULT_METHODS = METHODS  # li2024-proxy is skipped where no proxy class exists
+
+
+def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
+             methods: tuple[str, ...] = DEFAULT_METHODS,
+             progress: bool = True) -> dict[str, Any]:
+    """Time every method of every family (``retrain`` first).
+
+    ``varshney2025`` gets the retrain-calibrated threshold when ``retrain`` is among the
+    methods: lambda = d(original, retrain) on the forget probe (spec paper2 Sec. 4.3).
+
+    Returns ``{"table", "provenance", "models", "histories"}``; models and histories are keyed
+    by (family, method).
+    """
+    methods = tuple(sorted(methods, key=lambda m: m != "retrain"))
+    rows, models, histories = [], {}, {}
+    for family in families:
+        fcfg = for_family(cfg, family)
+        images, split = load_data(fcfg)
+        original, _ = trained_generator(fcfg, "original", images, split)
+        for method in methods:
+            mcfg = fcfg
+            if method == "li2024-proxy":
+                if len(split.proxy) == 0:
+                    continue  # no class outside forget and retain at this scale
+                mcfg = replace(fcfg, retain_source="proxy")
+            if method == "varshney2025" and (family, "retrain") in models:
+                lam = Probe(original, split.forget, fcfg).distance(models[family, "retrain"])
+                mcfg = replace(fcfg, lam=max(lam, 1e-8))  # lam = 0 would mean kappa * e0
+            start = time.perf_counter()
+            model, hist = unlearn(original, method, forget=split.forget,
+                                  retain=retain_set(split, mcfg), cfg=mcfg, progress=progress)
+            wall = time.perf_counter() - start
+            steps = int((hist.groupby("stage")["step"].max() + 1).sum()) if len(hist) else 0
+            rows.append({"family": family, "method": method, "steps": steps, "wall_s": wall})
+            models[family, method], histories[family, method] = model, hist
+    df = pd.DataFrame(rows)
+    retrain = df[df["method"] == "retrain"].set_index("family")["wall_s"]
+    df["retrain_wall_s"] = df["family"].map(retrain)
+    df["ratio_to_retrain"] = df["wall_s"] / df["retrain_wall_s"]
+    df["ms_per_step"] = 1000 * df["wall_s"] / df["steps"].clip(lower=1)
+    prov = {"what": "wall time of unlearn(original, method) on this machine; retrain = "
+                    "train_generator on retain from scratch with the family's recipe",
+            "varshney_lambda": "d(original, retrain) on the forget probe (hole MSE of "
+                               "completions) when retrain ran first, else kappa * e0",
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": cfg.device}
+    return {"table": df, "provenance": prov, "models": models, "histories": histories}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m l2l.bench")
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    args = parser.parse_args(argv)
+    cfg = preset(args.scale)
+    out = run_cost(cfg, families=tuple(args.families), methods=tuple(args.methods))
+    csv, _ = save_table(out["table"], "cost", cfg, provenance=out["provenance"])
+    print(out["table"].round(3).to_string(index=False))
+    print(csv)
+
+
+if __name__ == "__main__":
+    main()
