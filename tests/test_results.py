@@ -74,3 +74,11 @@ def test_original_knows_the_forget_classes_better_than_retrain():
         orig, retrain = gap.loc[(family, "original")], gap.loc[(family, "retrain")]
         assert retrain["forget_test_mse_hole"] > 1.2 * orig["forget_test_mse_hole"], family
         assert retrain["retain_test_mse_hole"] < 1.1 * orig["retain_test_mse_hole"], family
+
+
+def test_varshney_forgets_where_the_original_knows_the_forget_data():
+    gap = _table_plain("forgetting_gap").set_index(["family", "model"])
+    for family in ("mae", "autoencoder"):
+        orig, v = gap.loc[(family, "original")], gap.loc[(family, "varshney2025")]
+        assert v["forget_test_mse_hole"] > 1.2 * orig["forget_test_mse_hole"], family
+        assert v["retain_test_mse_hole"] < 1.15 * orig["retain_test_mse_hole"], family

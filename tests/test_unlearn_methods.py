@@ -162,3 +162,14 @@ def test_retrain_of_vqgan_keeps_the_shared_tokenizer(originals, images):
                        progress=False)
     for a, b in zip(model.vqgan.parameters(), originals["vqgan"].vqgan.parameters()):
         assert torch.equal(a, b)
+
+
+def test_varshney_keep_ood_hinge_logs_a_forget_term(originals, images):
+    forget, retain = images
+    cfg = _cfg("autoencoder", ga_lr=0.5, ga_max_steps=20, ga_check_every=2, lam=0.002,
+               probe_size=8, ft_steps=3, ft_hinge=1.0, ga_batch_size=8)
+    _, hist = unlearn(originals["autoencoder"], "varshney2025", forget=forget, retain=retain,
+                      cfg=cfg, progress=False)
+    retain_rows = hist[hist["stage"] == "retain"]
+    assert len(retain_rows) == 3 and (retain_rows["loss_forget"] >= 0).all()
+    assert retain_rows["loss_retain"].notna().all()

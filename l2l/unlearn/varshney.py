@@ -18,6 +18,8 @@ every open choice an ``UnlearnConfig`` field (spec paper2 Sec. 4-5; defaults are
   the original's hole MSE against the ground truth on ``probe_size`` retain images.
 * **Stage 2 (retention).** Adam (lr ``ft_lr``) on the task loss on retain batches for
   ``ft_steps`` steps (0: ``steps``, Li et al.'s budget), every parameter; d is monitored.
+  ``ft_hinge`` > 0 adds the keep-OOD option: ft_hinge * max(0, L_f - task loss on a forget
+  batch), with L_f the forget probe's task loss when stage 1 stopped.
 * **(epsilon, delta) option.** ``dp_sigma`` > 0 adds N(0, sigma^2) to every trained parameter at
   the end (the Gaussian mechanism; sigma = Delta sqrt(2 ln(1.25 / delta)) / epsilon for an
   *assumed* sensitivity Delta; l2l never reports an (epsilon, delta) as the paper's).
@@ -76,14 +78,20 @@ def threshold(original: torch.nn.Module, retain: Any, cfg: RunConfig) -> tuple[f
     return u.kappa * e0, f"kappa*e0 (kappa={u.kappa}, e0={e0:.5f})"
 
 
+def _sharded(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int, gen: torch.Generator,
+             device: str):
+    """A global batch of ``n`` from ``data`` with its draw of T, this rank's shard."""
+    x = draw_batch(data, n, gen, device)
+    step = ops.draw(student, x, gen)
+    rows = dist.shard(n)
+    return x[rows], take(step, rows)
+
+
 def _task_steps(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int,
                 gen: torch.Generator, device: str):
     """``step_loss`` of the task loss on global batches of ``n`` from ``data`` (rank's shard)."""
     def step_loss(call, _):
-        x = draw_batch(data, n, gen, device)
-        step = ops.draw(student, x, gen)
-        rows = dist.shard(n)
-        x, step = x[rows], take(step, rows)
+        x, step = _sharded(ops, student, data, n, gen, device)
         total = call(lambda model: ops.task_loss(model, x, step))
         return total, {}
     return step_loss
@@ -116,8 +124,11 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
             return None
         return {"forget_distance": probe.distance(student), "lam": lam}
 
-    run("retain", student, trainable(student, "all"),
-        _task_steps(ops, student, retain, u.batch_size, gen, device), steps=ft_steps,
+    retain_steps = _task_steps(ops, student, retain, u.batch_size, gen, device)
+    if u.ft_hinge > 0:
+        floor = _probe_task_loss(ops, student, probe.x, cfg)
+        retain_steps = _hinged(ops, student, forget, retain, u, floor, gen, device)
+    run("retain", student, trainable(student, "all"), retain_steps, steps=ft_steps,
         lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
         progress=progress, stop=monitor, rows=rows, t0=t0)
     if u.dp_sigma > 0:
@@ -125,6 +136,38 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
     for row in rows:
         row["lam"], row["lambda_source"] = lam, how
     return release(student), rows
+
+
+@torch.no_grad()
+def _probe_task_loss(ops: FamilyOps, model: torch.nn.Module, x: torch.Tensor,
+                     cfg: RunConfig) -> float:
+    """The task loss on the forget probe under one fixed draw of T (the hinge's floor)."""
+    was = model.training
+    model.eval()
+    step = ops.draw(model, x, torch.Generator().manual_seed(PROBE_SEED))
+    loss = ops.task_loss(model, x, step).item()
+    model.train(was)
+    return loss
+
+
+def _hinged(ops: FamilyOps, student: torch.nn.Module, forget: Any, retain: Any, u: Any,
+            floor: float, gen: torch.Generator, device: str):
+    """Stage 2 with the keep-OOD option (spec paper2 open choice 9, in loss form): retain task
+    loss + ``ft_hinge`` * max(0, floor - task loss on a forget batch), where floor is the
+    forget probe's task loss when stage 1 stopped."""
+    def step_loss(call, _):
+        xr, sr = _sharded(ops, student, retain, u.batch_size, gen, device)
+        xf, sf = _sharded(ops, student, forget, u.batch_size, gen, device)
+        terms = {}
+
+        def loss(model):
+            terms["loss_retain"] = ops.task_loss(model, xr, sr)
+            terms["loss_forget"] = torch.relu(floor - ops.task_loss(model, xf, sf))
+            return terms["loss_retain"] + u.ft_hinge * terms["loss_forget"]
+
+        total = call(loss)
+        return total, {k: v.item() for k, v in terms.items()}
+    return step_loss
 
 
 def _sgd(params, lr):
