@@ -22,9 +22,6 @@ from l2l.train import adamw, train_generator
 from l2l.unlearn.loop import draw_batch, frozen_copy, release, run, trainable
 from l2l.unlearn.ops import FamilyOps, Step, ops_for, take
 
-Rows = list[dict[str, Any]]
-
-
 def _split(z: Embedding, n: int) -> tuple[Embedding, Embedding]:
     """First ``n`` rows and the rest of an embedding (one tensor or a list of maps)."""
     if isinstance(z, torch.Tensor):

@@ -126,7 +126,7 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
 
     retain_steps = _task_steps(ops, student, retain, u.batch_size, gen, device)
     if u.ft_hinge > 0:
-        floor = _probe_task_loss(ops, student, probe.x, cfg)
+        floor = _probe_task_loss(ops, student, probe.x)
         retain_steps = _hinged(ops, student, forget, retain, u, floor, gen, device)
     run("retain", student, trainable(student, "all"), retain_steps, steps=ft_steps,
         lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
@@ -139,8 +139,7 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
 
 
 @torch.no_grad()
-def _probe_task_loss(ops: FamilyOps, model: torch.nn.Module, x: torch.Tensor,
-                     cfg: RunConfig) -> float:
+def _probe_task_loss(ops: FamilyOps, model: torch.nn.Module, x: torch.Tensor) -> float:
     """The task loss on the forget probe under one fixed draw of T (the hinge's floor)."""
     was = model.training
     model.eval()
