@@ -187,6 +187,7 @@ PAPER = RunConfig(
 PRESETS = {"smoke": SMOKE, "small": SMALL, "paper": PAPER}
 
 FAMILIES = ("mae", "vqgan", "diffusion", "autoencoder")
+EXTRACTORS = ("domain", "inception", "clip")  # l2l.extractors
 
 # Per-family recipes, applied by ``for_family`` on top of a preset: model size and the training
 # recipe of the original / retrain generators. MAE's recipe is the preset itself.
@@ -321,6 +322,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {cfg.device!r}")
     if cfg.model.family not in FAMILIES:
         raise ValueError(f"unknown model family {cfg.model.family!r}; choose one of {', '.join(FAMILIES)}")
+    if cfg.eval.extractor not in EXTRACTORS:
+        raise ValueError(f"unknown eval.extractor {cfg.eval.extractor!r}; choose one of "
+                         f"{', '.join(EXTRACTORS)}")
     if d.split not in ("class", "sample"):
         raise ValueError(f"data.split must be 'class' or 'sample', got {d.split!r}")
     classes = set(range(d.n_classes))

@@ -1,9 +1,15 @@
 """Evaluation of I2I completions: complete held-out images with a model or a reference fill and
-score them on forget and retain test sets (small scale: the domain feature network).
+score them on forget and retain test sets with a feature extractor (``l2l.extractors``: the
+domain network at small scale, Inception / CLIP at paper scale).
+
+``evaluate`` gives one model's tidy metric table for one task; ``gap_to_retrain`` compares it
+with the retrained reference (Varshney & Torra's target); ``completion_table`` is the wide
+one-row-per-model table the notebooks print.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -11,6 +17,7 @@ import torch
 
 from l2l.config import RunConfig, resolve_device
 from l2l.data import Split, make_mask, masked_input, take, to_uint8
+from l2l.extractors import Extractor, get_extractor
 from l2l.metrics import completion_metrics, hole_mse, mean_fill, metric_provenance, noise_fill
 from l2l.models import DomainClassifier
 
@@ -40,27 +47,132 @@ def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfi
     return torch.cat(outs)
 
 
-def completion_table(models: dict[str, Any], split: Split, net: DomainClassifier, cfg: RunConfig,
-                     *, mask_name: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per model: forget_* and retain_* completion metrics on the held-out test images.
+def as_extractor(extractor: Extractor | DomainClassifier, cfg: RunConfig) -> Extractor:
+    """An ``Extractor``; a bare trained ``DomainClassifier`` becomes the ``domain`` one."""
+    if isinstance(extractor, DomainClassifier):
+        return get_extractor("domain", cfg, net=extractor)
+    if not isinstance(extractor, Extractor):
+        raise TypeError(f"need an Extractor or a DomainClassifier, got {type(extractor).__name__}")
+    return extractor
+
+
+SUBSETS = ("forget", "retain")
+
+
+def _test_images(split: Split, subset: str, max_images: int | None) -> torch.Tensor:
+    images = {"forget": split.forget_test, "retain": split.retain_test}[subset]
+    n = len(images) if max_images is None else min(max_images, len(images))
+    return take(images, torch.arange(n))
+
+
+def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extractor,
+                 cfg: RunConfig, max_images: int | None) -> dict[str, dict[str, float]]:
+    """subset -> ``completion_metrics`` row of ``model`` on that held-out test set."""
+    out = {}
+    for subset in SUBSETS:
+        x = _test_images(split, subset, max_images)
+        out[subset] = completion_metrics(complete(model, x, mask, cfg), x, mask, extractor,
+                                         n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                                         device=resolve_device(cfg.device))
+    return out
+
+
+def completion_table(models: dict[str, Any], split: Split, extractor: Extractor | DomainClassifier,
+                     cfg: RunConfig, *, mask_name: str | None = None,
+                     max_images: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per model: forget_* and retain_* completion metrics on the held-out test images
+    (the first ``max_images`` of each, default all).
 
     Returns the table and the metric provenance for the sidecar.
     """
     mask_name = mask_name or cfg.eval.hole
     mask = make_mask(mask_name, cfg.data.image_size)
-    device = resolve_device(cfg.device)
+    ext = as_extractor(extractor, cfg)
     rows = []
     for name, model in models.items():
         row: dict[str, Any] = {"model": name, "mask": mask_name}
-        for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
-            outputs = complete(model, images, mask, cfg)
-            metrics = completion_metrics(outputs, take(images, torch.arange(len(images))), mask,
-                                         net, n_boot=cfg.eval.n_boot, seed=cfg.seed, device=device)
+        for subset, metrics in _metric_rows(model, split, mask, ext, cfg, max_images).items():
             row.update({f"{subset}_{k}": v for k, v in metrics.items()})
         rows.append(row)
-    prov = metric_provenance(net, n_images=len(split.forget_test), image_size=cfg.data.image_size,
-                             n_boot=cfg.eval.n_boot) | {"mask": mask_name}
+    n = len(_test_images(split, "forget", max_images))
+    prov = metric_provenance(ext, n_images=n, image_size=cfg.data.image_size,
+                             n_boot=cfg.eval.n_boot, seed=cfg.seed) | {"mask": mask_name}
     return pd.DataFrame(rows), prov
+
+
+TIDY_COLUMNS = ["model", "task", "subset", "region", "metric", "value", "std", "n_images"]
+
+
+def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
+             extractor: Extractor | DomainClassifier, name: str = "model",
+             max_images: int | None = None) -> pd.DataFrame:
+    """Complete the held-out forget and retain test images for ``task`` and score them.
+
+    Args:
+        model: a family model or a reference fill (``"mean fill"``, ``"noise fill"``).
+        split: the data split; its ``forget_test`` / ``retain_test`` images are used.
+        task: the I2I task = a mask name of ``l2l.data.make_mask`` (e.g. ``"centre_half"``,
+            ``"centre_quarter"``, ``"outpaint_4"``).
+        cfg: run config (device, seed, ``eval.n_boot``).
+        extractor: an ``l2l.extractors.Extractor`` (or the trained domain net).
+        name: the ``model`` column. max_images: first N images of each test set (default all).
+
+    Returns:
+        Tidy DataFrame, one row per (subset, region, metric), columns ``TIDY_COLUMNS``:
+        metric in fid, kid, is, cos (region full / hole), mse, psnr (region hole); ``std`` is the
+        bootstrap std (FID, cosine, MSE), the subset std (KID) or the split std (IS); nan where
+        there is none (PSNR) or the extractor has no class outputs (IS). Provenance (extractor,
+        weights sha256, resize, image count, seed, versions) is in ``DataFrame.attrs``.
+    """
+    mask = make_mask(task, cfg.data.image_size)
+    ext = as_extractor(extractor, cfg)
+    rows = []
+    for subset, m in _metric_rows(model, split, mask, ext, cfg, max_images).items():
+        for key, value in m.items():
+            if key == "n_images" or key.endswith("_std"):
+                continue
+            metric, region = key.split("_")
+            rows.append({"model": name, "task": task, "subset": subset, "region": region,
+                         "metric": metric, "value": value, "std": m.get(f"{key}_std", math.nan),
+                         "n_images": int(m["n_images"])})
+    table = pd.DataFrame(rows, columns=TIDY_COLUMNS)
+    table.attrs = metric_provenance(ext, n_images=int(table["n_images"].iloc[0]),
+                                    image_size=cfg.data.image_size, n_boot=cfg.eval.n_boot,
+                                    seed=cfg.seed) | {"mask": task}
+    return table
+
+
+# lower is better for these; higher for is, cos and psnr
+LOWER_IS_BETTER = ("fid", "kid", "mse")
+
+
+def gap_to_retrain(table: pd.DataFrame, retrain: pd.DataFrame) -> pd.DataFrame:
+    """How far a model's metrics are from the retrained reference (spec paper2 Sec. 4.9).
+
+    Args:
+        table: ``evaluate`` output of one or more models. retrain: ``evaluate`` output of the
+            retrained model on the same task(s) and images.
+
+    Returns:
+        ``table``'s rows with ``retrain`` (the reference value), ``gap`` = value - retrain,
+        ``rel_gap`` = gap / |retrain| and ``gap_sigma`` = gap / sqrt(std^2 + std_retrain^2)
+        (nan without stds). Realistic unlearning aims at gap ~ 0 on forget and retain alike.
+
+    Raises:
+        ValueError: a (task, subset, region, metric) of ``table`` has no retrain value.
+    """
+    keys = ["task", "subset", "region", "metric"]
+    ref = retrain[keys + ["value", "std"]].rename(columns={"value": "retrain", "std": "retrain_std"})
+    if ref.duplicated(keys).any():
+        raise ValueError("retrain table has several rows per (task, subset, region, metric)")
+    out = table.merge(ref, on=keys, how="left", validate="many_to_one")
+    if out["retrain"].isna().any():
+        missing = out.loc[out["retrain"].isna(), keys].drop_duplicates().to_dict("records")
+        raise ValueError(f"no retrain value for {missing}")
+    out["gap"] = out["value"] - out["retrain"]
+    out["rel_gap"] = out["gap"] / out["retrain"].abs()
+    out["gap_sigma"] = out["gap"] / (out["std"] ** 2 + out["retrain_std"] ** 2) ** 0.5
+    return out.drop(columns="retrain_std")
 
 
 def sample_panel(models: dict[str, Any], split: Split, cfg: RunConfig, *,

@@ -15,6 +15,7 @@ import torch
 from l2l.config import FAMILIES, FAMILY_RECIPES, RunConfig, cache_key, for_family, resolve_device
 from l2l.data import ImageSet, Split, load_data
 from l2l.evaluation import completion_table, sample_panel
+from l2l.extractors import Extractor, get_extractor
 from l2l.io import checkpoint_dict, load_or_compute
 from l2l.models import DomainClassifier, build_model
 from l2l.pretrained import load_pretrained
@@ -39,6 +40,14 @@ def domain_classifier(cfg: RunConfig, images: ImageSet, *, force: bool = False) 
 
     ckpt = load_or_compute(key, "classifier.pt", compute, scale=cfg.scale, force=force)
     return _restore(ckpt, net)[0].to(resolve_device(cfg.device))
+
+
+def feature_extractor(cfg: RunConfig, images: ImageSet, *, force: bool = False) -> Extractor:
+    """The extractor named by ``cfg.eval.extractor``: ``domain`` (trained here, cached) at small
+    scale, ``inception`` / ``clip`` from pre-placed weights (``l2l.extractors``) at paper scale."""
+    if cfg.eval.extractor == "domain":
+        return get_extractor("domain", cfg, net=domain_classifier(cfg, images, force=force))
+    return get_extractor(cfg.eval.extractor, cfg)
 
 
 def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split, *,
@@ -123,7 +132,7 @@ def run_quickstart(cfg: RunConfig, *, force: bool = False) -> dict[str, Any]:
     Returns ``{"table", "provenance", "history", "samples"}``.
     """
     images, split = load_data(cfg)
-    net = domain_classifier(cfg, images, force=force)
+    net = feature_extractor(cfg, images, force=force)
     original, _ = trained_generator(cfg, "original", images, split, force=force)
     retrain, _ = trained_generator(cfg, "retrain", images, split, force=force)
     unlearned, history = unlearned_model(cfg, original, split, force=force)
@@ -152,7 +161,7 @@ def run_generators(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
     row per family's original).
     """
     images, split = load_data(cfg)
-    net = domain_classifier(cfg, images, force=force)
+    net = feature_extractor(cfg, images, force=force)
     originals, retrains, times = {}, {}, {}
     for family in families:
         fcfg = for_family(cfg, family)

@@ -33,12 +33,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from l2l.config import RunConfig, resolve_device
+from l2l.config import EXTRACTORS, RunConfig, resolve_device
 from l2l.data import to_float, to_uint8
 from l2l.metrics import extract
 from l2l.models.classifier import DomainClassifier
 
-EXTRACTORS = ("domain", "inception", "clip")
 
 # ----------------------------------------------------------------------------- inception weights
 # clean-fid 0.1.35 (cleanfid/features.py, feature_extractor) keeps NVIDIA's torchscript file under

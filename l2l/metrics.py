@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - only slower without it
     threadpool_limits = None
 
 IS_SPLITS = 10
+KID_SUBSETS = 100
 REGIONS = ("full", "hole")
 
 
@@ -271,31 +272,51 @@ def extract(net: DomainClassifier, x: torch.Tensor, *, batch_size: int = 256,
 
 
 # ----------------------------------------------------------------------------- metric row
+FeatureFn = Callable[[torch.Tensor], tuple[np.ndarray, "np.ndarray | None"]]
+
+
+def kid_subset_size(n: int) -> int:
+    """KID subset size: clean-fid's 1000, but at most half the set, so that with a few hundred
+    images the subsets differ (with m = N every subset is the whole set and the std is 0)."""
+    return max(2, min(1000, n // 2))
+
+
+def _feature_fn(extractor: Any, device: str) -> FeatureFn:
+    """``extractor.run`` of an ``l2l.extractors.Extractor``, or ``extract`` of a bare net."""
+    if hasattr(extractor, "run"):
+        return extractor.run
+    if isinstance(extractor, DomainClassifier):
+        return lambda x: extract(extractor, x, device=device)
+    raise TypeError(f"need an l2l.extractors.Extractor or a DomainClassifier, got {type(extractor)}")
+
+
 def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                       net: DomainClassifier, *, n_boot: int, seed: int,
+                       extractor: Any, *, n_boot: int, seed: int,
                        device: str = "auto") -> dict[str, float]:
     """The metric row of one model on one test set (Li et al. Sec. 8, small-scale analog).
 
     For region in ("full", "hole") ("hole" = ``hole_crop`` resized to H x W):
-    ``fid_{region}`` (outputs' vs targets' features), ``is_{region}`` (outputs' class
-    probabilities; 10 splits, ``N // 2`` when N < 20) and ``cos_{region}`` (mean per-pair
-    cosine); ``fid_*_std`` and ``cos_*_std`` are bootstrap stds over pairs (the same indices
-    in both sets; one ``seed``, so every metric sees the same replicates), ``is_*_std`` is the
-    std over IS splits as in the paper. Also ``mse_hole`` (mean per-image hole MSE),
+    ``fid_{region}`` (outputs' vs targets' features), ``kid_{region}`` (clean-fid's KID on
+    subsets of ``kid_subset_size(N)``, std over subsets), ``is_{region}`` (outputs' class probabilities; 10 splits, ``N // 2``
+    when N < 20; nan when the extractor has no class outputs) and ``cos_{region}`` (mean
+    per-pair cosine); ``fid_*_std`` and ``cos_*_std`` are bootstrap stds over pairs (the same
+    indices in both sets; one ``seed``, so every metric sees the same replicates), ``is_*_std``
+    is the std over IS splits as in the paper. Also ``mse_hole`` (mean per-image hole MSE),
     ``mse_hole_std`` (bootstrap), ``psnr_hole`` (of ``mse_hole``) and ``n_images``.
 
     Args:
         outputs: completed images float [N, 3, H, W] in [0, 1].
         targets: ground truth of the same inputs, paired by index, float [N, 3, H, W] in [0, 1].
-        mask: float [1 or N, 1, H, W], 1 = hole. net: the feature network.
-        n_boot: bootstrap replicates (< 2: stds are nan). seed: bootstrap seed.
-        device: where ``net`` runs.
+        mask: float [1 or N, 1, H, W], 1 = hole.
+        extractor: an ``l2l.extractors.Extractor`` (or a ``DomainClassifier``, run on ``device``).
+        n_boot: bootstrap replicates (< 2: stds are nan). seed: bootstrap and KID-subset seed.
 
     Returns:
-        dict of floats; FID in squared feature units, MSE in [0, 1] units, PSNR in dB.
+        dict of floats; FID and KID in squared feature units, MSE in [0, 1] units, PSNR in dB.
     """
     if outputs.shape != targets.shape:
         raise ValueError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)}")
+    run = _feature_fn(extractor, resolve_device(device))
     n, size = len(outputs), outputs.shape[-2]
     splits = min(IS_SPLITS, max(1, n // 2))
     row: dict[str, float] = {}
@@ -303,13 +324,16 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
         out, tgt = to_float(outputs), to_float(targets)
         if region == "hole":
             out, tgt = hole_crop(out, mask, size), hole_crop(tgt, mask, size)
-        fa, pa = extract(net, out, device=device)
-        fb, _ = extract(net, tgt, device=device)
+        fa, pa = run(out)
+        fb, _ = run(tgt)
         cos = pair_cosine(fa, fb)
         row[f"fid_{region}"] = fid_from_features(fa, fb)
         row[f"fid_{region}_std"] = bootstrap_std(
             lambda i: fid_from_features(fa[i], fb[i]), n, n_boot, seed)
-        row[f"is_{region}"], row[f"is_{region}_std"] = inception_score(pa, splits)
+        row[f"kid_{region}"], row[f"kid_{region}_std"] = kid_from_features(
+            fa, fb, num_subsets=KID_SUBSETS, max_subset_size=kid_subset_size(n), seed=seed)
+        row[f"is_{region}"], row[f"is_{region}_std"] = (
+            inception_score(pa, splits) if pa is not None else (math.nan, math.nan))
         row[f"cos_{region}"] = float(cos.mean())
         row[f"cos_{region}_std"] = bootstrap_std(lambda i: float(cos[i].mean()), n, n_boot, seed)
     mse = hole_mse(to_float(outputs), to_float(targets), mask.to(outputs.device)).double()
@@ -321,9 +345,11 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
     return row
 
 
-def metric_provenance(net: DomainClassifier, *, n_images: int, image_size: int,
-                      n_boot: int) -> dict[str, Any]:
-    """How ``completion_metrics`` numbers were made, for result sidecars."""
+def metric_provenance(extractor: Any, *, n_images: int, image_size: int, n_boot: int,
+                      seed: int) -> dict[str, Any]:
+    """How ``completion_metrics`` numbers were made, for result sidecars: the extractor's own
+    provenance (name, weights and sha256, resize, input size), implementations, image count and
+    size, bootstrap, seed and package versions."""
     versions = {}
     for pkg in ("torch", "numpy", "scipy", "clean-fid"):
         try:
@@ -332,10 +358,13 @@ def metric_provenance(net: DomainClassifier, *, n_images: int, image_size: int,
             versions[pkg] = "not installed"
     s = f"{image_size}x{image_size}"
     return {
-        **net.provenance(),
+        **extractor.provenance(),
         "fid_impl": f"clean-fid {versions['clean-fid']} fid_from_feats",
+        "kid_impl": f"clean-fid {versions['clean-fid']} kernel_distance, {KID_SUBSETS} subsets "
+                    f"of {kid_subset_size(n_images)} pairs (min(1000, N // 2)), mean and std "
+                    "over subsets",
         "is_impl": f"exp(E KL(p(y|x) || p(y))), {IS_SPLITS} splits (N // 2 if N < 20), "
-                   "std over splits",
+                   "std over splits; nan when the extractor has no class outputs",
         "cos_impl": "mean per-pair cosine of extractor features (analog of CLIP image cosine)",
         "regions": {"full": f"whole {s} image",
                     "hole": f"bounding box of the hole, resized to {s} bilinear antialias"},
@@ -343,6 +372,7 @@ def metric_provenance(net: DomainClassifier, *, n_images: int, image_size: int,
         "n_images": n_images,
         "image_size": image_size,
         "n_boot": n_boot,
+        "seed": seed,
         "versions": versions,
     }
 

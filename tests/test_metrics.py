@@ -218,7 +218,7 @@ def test_completion_metrics_row_on_a_tiny_untrained_network():
     mask = centre_mask(32, 16)
     outputs = noise_fill(targets, mask, generator=gen)
     row = completion_metrics(outputs, targets, mask, net, n_boot=5, seed=0, device="cpu")
-    expected = {f"{m}_{r}{s}" for m in ("fid", "is", "cos") for r in ("full", "hole")
+    expected = {f"{m}_{r}{s}" for m in ("fid", "kid", "is", "cos") for r in ("full", "hole")
                 for s in ("", "_std")}
     expected |= {"mse_hole", "mse_hole_std", "psnr_hole", "n_images"}
     assert set(row) == expected
@@ -230,11 +230,30 @@ def test_completion_metrics_row_on_a_tiny_untrained_network():
     assert same["fid_hole"] == pytest.approx(0.0, abs=1e-6)
     assert same["fid_full"] == pytest.approx(0.0, abs=1e-6)
     assert same["cos_hole"] == pytest.approx(1.0) and same["mse_hole"] == 0.0
+    assert abs(same["kid_hole"]) < 0.5 * row["kid_hole"] and same["kid_hole_std"] > 0
+
+
+def test_completion_metrics_without_class_outputs_gives_nan_is_and_rejects_other_objects():
+    gen = torch.Generator().manual_seed(1)
+    targets = torch.rand(16, 3, 32, 32, generator=gen)
+    mask = centre_mask(32, 16)
+
+    class NoHead:  # an Extractor-like object without class outputs (as Inception, CLIP)
+        def run(self, x):
+            return x.flatten(1)[:, :24].double().numpy(), None
+
+    row = completion_metrics(noise_fill(targets, mask, generator=gen), targets, mask, NoHead(),
+                             n_boot=3, seed=0, device="cpu")
+    assert math.isnan(row["is_full"]) and math.isnan(row["is_hole_std"])
+    assert math.isfinite(row["fid_hole"]) and math.isfinite(row["kid_hole"])
+    with pytest.raises(TypeError, match="Extractor"):
+        completion_metrics(targets, targets, mask, object(), n_boot=3, seed=0, device="cpu")
 
 
 def test_metric_provenance_describes_the_extractor_and_regions():
-    prov = metric_provenance(DomainClassifier(), n_images=500, image_size=32, n_boot=50)
+    prov = metric_provenance(DomainClassifier(), n_images=500, image_size=32, n_boot=50, seed=3)
     assert prov["extractor"] == "domain" and prov["n_boot"] == 50 and prov["n_images"] == 500
+    assert prov["seed"] == 3 and "250 pairs" in prov["kid_impl"]
     assert prov["fid_impl"].startswith("clean-fid ") and "fid_from_feats" in prov["fid_impl"]
     assert "32x32" in prov["regions"]["hole"]
     assert set(prov["versions"]) == {"torch", "numpy", "scipy", "clean-fid"}
