@@ -22,10 +22,9 @@ import torch
 
 from l2l.config import FAMILIES, RunConfig, for_family, preset, replace
 from l2l.data import load_data
-from l2l.experiments import retain_set, trained_generator
+from l2l.experiments import retain_set, trained_generator, varshney_calibrated
 from l2l.io import save_table
 from l2l.unlearn import METHODS, unlearn
-from l2l.unlearn.varshney import Probe
 
 DEFAULT_METHODS = METHODS  # li2024-proxy is skipped where no proxy class exists
 
@@ -54,8 +53,7 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
                     continue  # no class outside forget and retain at this scale
                 mcfg = replace(fcfg, retain_source="proxy")
             if method == "varshney2025" and (family, "retrain") in models:
-                lam = Probe(original, split.forget, fcfg).distance(models[family, "retrain"])
-                mcfg = replace(fcfg, lam=max(lam, 1e-8))  # lam = 0 would mean kappa * e0
+                mcfg = varshney_calibrated(fcfg, original, models[family, "retrain"], split.forget)
             start = time.perf_counter()
             model, hist = unlearn(original, method, forget=split.forget,
                                   retain=retain_set(split, mcfg), cfg=mcfg, progress=progress)

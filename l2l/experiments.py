@@ -9,18 +9,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
-from l2l.config import FAMILIES, FAMILY_RECIPES, RunConfig, cache_key, for_family, resolve_device
-from l2l.data import ImageSet, Split, load_data
-from l2l.evaluation import completion_table, sample_panel
+from l2l.config import (FAMILIES, FAMILY_RECIPES, RunConfig, cache_key, for_family, replace,
+                        resolve_device)
+from l2l.data import (ImageSet, Split, load_data, make_mask, masked_input, take, to_float,
+                      to_uint8)
+from l2l.evaluation import complete, completion_table, evaluate, gap_to_retrain, sample_panel
 from l2l.extractors import Extractor, get_extractor
 from l2l.io import checkpoint_dict, load_or_compute
+from l2l.metrics import fid_from_features, hole_crop
 from l2l.models import DomainClassifier, build_model
 from l2l.pretrained import load_pretrained
 from l2l.train import train_classifier, train_generator
+from l2l.poison import add_trigger
+from l2l.privacy import backdoor_success_rate, mia_auc, ood_auroc, per_sample_loss, tsne_embed
 from l2l.unlearn import unlearn
+from l2l.unlearn.varshney import Probe
 
 
 def _restore(ckpt: dict[str, Any], model: torch.nn.Module) -> tuple[torch.nn.Module, pd.DataFrame]:
@@ -185,3 +192,190 @@ def run_generators(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
                    "training loop when it was trained (cached), 2 CPU cores at small scale",
                    "recipes": {f: FAMILY_RECIPES[cfg.scale][f] for f in families}}
     return {"table": pd.concat(tables, ignore_index=True), "provenance": prov, "samples": samples}
+
+
+# ----------------------------------------------------------------------------- notebook 03
+AUDIT_FAMILIES = ("mae", "autoencoder")  # the small families with an original-vs-retrain gap
+AUDIT_METHODS = ("li2024", "varshney2025")
+REGENERATION_STEPS = {"smoke": 4, "small": 200, "paper": 200}  # spec paper2 Sec. 4.8: K = 200
+TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50}  # per group (Li et al.: 50)
+# images per subset of the Inception-vs-domain check; smoke skips it (one 2048-d sqrtm takes
+# ~10 s on 2 cores), paper scale has no domain network (its FID is Inception already)
+EXTRACTOR_CHECK_IMAGES = {"smoke": 0, "small": 200, "paper": 0}
+
+
+def varshney_calibrated(cfg: RunConfig, original: torch.nn.Module, retrain: torch.nn.Module,
+                        forget: Any) -> RunConfig:
+    """``cfg`` for ``varshney2025`` with the retrain-calibrated threshold lambda =
+    d(original, retrain) on the forget probe (spec paper2 Sec. 4.3); a zero distance is raised
+    to 1e-8 (``lam = 0`` would select kappa * e0 instead)."""
+    lam = Probe(original, forget, cfg).distance(retrain)
+    return replace(cfg, method="varshney2025", lam=max(lam, 1e-8))
+
+
+def audit_models(cfg: RunConfig, images: ImageSet, split: Split, *,
+                 force: bool = False) -> dict[str, torch.nn.Module]:
+    """original, retrain and each of ``AUDIT_METHODS`` unlearned from the original (cached)."""
+    original, _ = trained_generator(cfg, "original", images, split, force=force)
+    retrain, _ = trained_generator(cfg, "retrain", images, split, force=force)
+    models = {"original": original, "retrain": retrain}
+    for method in AUDIT_METHODS:
+        mcfg = (varshney_calibrated(cfg, original, retrain, split.forget)
+                if method == "varshney2025" else replace(cfg, method=method))
+        models[method], _ = unlearned_model(mcfg, original, split, force=force)
+    return models
+
+
+def _first(images: Any, n: int) -> torch.Tensor:
+    return take(images, torch.arange(min(n, len(images))))
+
+
+def privacy_rows(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfig, *,
+                 max_images: int = 500) -> pd.DataFrame:
+    """Per model: membership-inference AUC (forget-train members vs forget-test non-members of
+    the same classes, loss-threshold attack), OOD AUROC (forget-test vs retain-test hole MSE)
+    and the three mean hole MSEs; equal member / non-member counts."""
+    n = min(max_images, len(split.forget), len(split.forget_test))
+    rows = []
+    for name, model in models.items():
+        member = per_sample_loss(model, _first(split.forget, n), cfg)
+        outside = per_sample_loss(model, _first(split.forget_test, n), cfg)
+        retain = per_sample_loss(model, _first(split.retain_test, max_images), cfg)
+        rows.append({"model": name, "mia_auc": mia_auc(member, outside),
+                     "ood_auroc": ood_auroc(retain, outside), "forget_train_mse": member.mean(),
+                     "forget_test_mse": outside.mean(), "retain_test_mse": retain.mean(),
+                     "n_members": n})
+    return pd.DataFrame(rows)
+
+
+def backdoor_rows(cfg: RunConfig, *, force: bool = False,
+                  max_images: int = 500) -> tuple[pd.DataFrame, dict[str, torch.nn.Module]]:
+    """The backdoor audit (spec paper2 Sec. 4.8) on a sample-level split whose forget images
+    are poisoned (``data.poison``): BSR on triggered held-out images for the poisoned original,
+    the clean retrain, each unlearned model, and again after ``REGENERATION_STEPS`` of plain
+    fine-tuning on clean retain data (does the backdoor come back?), next to clean retain hole
+    MSE and the membership-inference AUC of the poisoned images."""
+    pcfg = replace(cfg, split="sample", poison=True)
+    images, split = load_data(pcfg)
+    models = audit_models(pcfg, images, split, force=force)
+    clean = _first(split.retain_test, max_images)
+    regen = replace(pcfg, method="finetune", unlearn__steps=REGENERATION_STEPS[cfg.scale])
+    rows = []
+    for name, model in models.items():
+        again, _ = unlearn(model, "finetune", forget=split.forget, retain=split.retain, cfg=regen,
+                           progress=False)
+        privacy = privacy_rows({name: model}, split, pcfg, max_images=max_images).iloc[0]
+        rows.append({"model": name, "bsr": backdoor_success_rate(model, clean, pcfg),
+                     "bsr_after_finetune": backdoor_success_rate(again, clean, pcfg),
+                     "retain_test_mse": privacy["retain_test_mse"],
+                     "poisoned_mia_auc": privacy["mia_auc"], "n_poisoned": len(split.forget),
+                     "n_test": len(clean)})
+    return pd.DataFrame(rows), models
+
+
+def backdoor_panel(models: dict[str, torch.nn.Module], cfg: RunConfig) -> torch.Tensor:
+    """uint8 [2 + len(models), n, 3, S, S]: triggered held-out images, their masked input, then
+    each model's completion (``n = cfg.eval.n_samples_figure``; ``cfg`` = the audit's config)."""
+    pcfg = replace(cfg, split="sample", poison=True)
+    _, split = load_data(pcfg)
+    mask = make_mask(pcfg.eval.hole, pcfg.data.image_size)
+    x = add_trigger(to_float(_first(split.retain_test, pcfg.eval.n_samples_figure)))
+    rows = [x, masked_input(x, mask)] + [complete(m, x, mask, pcfg) for m in models.values()]
+    return to_uint8(torch.stack(rows))
+
+
+def tsne_points(model: torch.nn.Module, split: Split, extractor: Extractor, cfg: RunConfig, *,
+                n: int) -> pd.DataFrame:
+    """Li et al.'s T-SNE panel: ``n`` points per group (model output / ground truth x forget /
+    retain), embeddings of the hole crop by ``extractor``, 2-D t-SNE at perplexity 20 (or
+    (4n - 1) / 3 when fewer points)."""
+    mask = make_mask(cfg.eval.hole, cfg.data.image_size)
+    feats, labels = [], []
+    for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
+        idx = torch.linspace(0, len(images) - 1, n).round().long()  # spread over the classes
+        truth = to_float(take(images, idx))
+        output = complete(model, truth, mask, cfg)
+        for kind, x in (("unlearned output", output), ("ground truth", truth)):
+            feats.append(extractor.features(hole_crop(x, mask, cfg.data.image_size)))
+            labels += [f"{kind}, {subset}"] * n
+    f = np.concatenate(feats)
+    xy = tsne_embed(f, perplexity=min(20.0, (len(f) - 1) / 3), seed=cfg.seed)
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "group": labels})
+
+
+def extractor_check(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfig,
+                    extractors: dict[str, Extractor], *, n: int) -> pd.DataFrame:
+    """Hole FID of each model on the first ``n`` forget / retain test images with each extractor,
+    and each model's rank (1 = lowest FID) within (extractor, subset): do Inception and the
+    domain network order original / retrain / unlearned the same way?"""
+    mask = make_mask(cfg.eval.hole, cfg.data.image_size)
+    size = cfg.data.image_size
+    rows = []
+    for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
+        truth = _first(images, n)
+        crops = {"ground truth": hole_crop(to_float(truth), mask, size)}
+        crops |= {name: hole_crop(complete(m, truth, mask, cfg), mask, size)
+                  for name, m in models.items()}
+        for ext_name, ext in extractors.items():
+            feats = {k: ext.features(v) for k, v in crops.items()}
+            for name in models:
+                rows.append({"extractor": ext_name, "subset": subset, "model": name,
+                             "fid_hole": fid_from_features(feats[name], feats["ground truth"]),
+                             "n_images": len(truth)})
+    table = pd.DataFrame(rows)
+    table["rank"] = table.groupby(["extractor", "subset"])["fid_hole"].rank().astype(int)
+    return table
+
+
+def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
+              force: bool = False) -> dict[str, Any]:
+    """Notebook 03: the evaluation suite on unlearned models.
+
+    Class-level unlearning of every family in ``families``: membership inference, OOD AUROC and
+    hole MSE (``privacy``), Li et al.'s metrics as a gap to the retrained model (``gap``, via
+    ``evaluate`` / ``gap_to_retrain``); the backdoor audit on the AutoEncoder (``backdoor``); a
+    T-SNE of the first family's Li et al. model (``tsne``); and, when the Inception weights are
+    installed, whether Inception and the domain network rank the models alike (``check``, else
+    None, with the reason in ``check_note``).
+
+    Returns a dict of DataFrames plus ``provenance``, ``backdoor_models`` and ``backdoor_split``.
+    """
+    images, split = load_data(cfg)
+    ext = feature_extractor(cfg, images, force=force)
+    privacy, gaps, all_models = [], [], {}
+    for family in families:
+        fcfg = for_family(cfg, family)
+        models = all_models[family] = audit_models(fcfg, images, split, force=force)
+        privacy.append(privacy_rows(models, split, fcfg).assign(family=family))
+        tables = [evaluate(m, split, fcfg.eval.hole, fcfg, extractor=ext, name=name)
+                  for name, m in models.items()]
+        gap = gap_to_retrain(pd.concat(tables, ignore_index=True), tables[1])
+        gaps.append(gap.assign(family=family))
+        gap_prov = tables[0].attrs
+    backdoor, bmodels = backdoor_rows(for_family(cfg, "autoencoder"), force=force)
+    first = for_family(cfg, families[0])
+    tsne = tsne_points(all_models[families[0]]["li2024"], split, ext, first, n=TSNE_POINTS[cfg.scale])
+    check, note = None, "skipped at this scale"
+    if EXTRACTOR_CHECK_IMAGES[cfg.scale]:
+        try:
+            inception = get_extractor("inception", cfg)
+        except FileNotFoundError as err:
+            note = f"no Inception weights: {str(err).splitlines()[0]}"
+        else:
+            models = {k: all_models[families[0]][k] for k in ("original", "retrain", "li2024")}
+            check = extractor_check(models, split, first, {"domain": ext, "inception": inception},
+                                    n=EXTRACTOR_CHECK_IMAGES[cfg.scale])
+            note = {"inception": inception.provenance(), "family": families[0]}
+    prov = {"metrics": gap_prov, "loss": f"per-image hole MSE under {cfg.eval.hole}",
+            "mia": "loss-threshold attack AUC, members = forget-train images, non-members = "
+                   "forget-test images of the same classes (equal counts)",
+            "ood": "AUROC of hole MSE separating forget-class from retain-class test images",
+            "varshney_lambda": "d(original, retrain) on the forget probe",
+            "backdoor": {"family": "autoencoder", "split": "sample", "poison": "l2l.poison",
+                         "regeneration_steps": REGENERATION_STEPS[cfg.scale]},
+            "tsne": {"family": families[0], "model": "li2024", "points_per_group":
+                     TSNE_POINTS[cfg.scale], "features": "extractor features of the hole crop"},
+            "extractor_check": note}
+    return {"privacy": pd.concat(privacy, ignore_index=True),
+            "gap": pd.concat(gaps, ignore_index=True), "backdoor": backdoor, "tsne": tsne,
+            "check": check, "provenance": prov, "backdoor_models": bmodels}

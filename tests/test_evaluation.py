@@ -87,3 +87,27 @@ def test_completion_table_accepts_the_net_or_the_extractor_alike(setting):
 def test_unknown_extractor_is_rejected_by_the_config():
     with pytest.raises(ValueError, match="eval.extractor"):
         config.preset("smoke", extractor="dino")
+
+
+def test_extractor_check_ranks_models_within_extractor_and_subset(setting):
+    cfg, split, ext = setting
+    models = {"mean": "mean fill", "noise": "noise fill"}
+    t = experiments.extractor_check(models, split, cfg, {"a": ext, "b": ext}, n=8)
+    assert len(t) == 2 * 2 * 2 and (t["n_images"] == 8).all()
+    assert (t.groupby(["extractor", "subset"])["rank"].apply(sorted).map(tuple) == (1, 2)).all()
+    a, b = (t[t["extractor"] == e].reset_index(drop=True) for e in ("a", "b"))
+    assert (a["fid_hole"] == b["fid_hole"]).all() and (a["rank"] == b["rank"]).all()
+    for _, g in t.groupby(["extractor", "subset"]):
+        assert g.sort_values("fid_hole")["rank"].tolist() == [1, 2]  # 1 = lowest FID
+
+
+def test_privacy_rows_scores_and_tsne_groups(setting):
+    cfg, split, ext = setting
+    p = experiments.privacy_rows({"mean": "mean fill"}, split, cfg, max_images=10)
+    row = p.iloc[0]
+    assert 0 <= row["mia_auc"] <= 1 and 0 <= row["ood_auroc"] <= 1 and row["n_members"] == 10
+    assert row["forget_test_mse"] > 0
+    pts = experiments.tsne_points("noise fill", split, ext, cfg, n=6)
+    assert pts.columns.tolist() == ["x", "y", "group"] and len(pts) == 24
+    assert pts.groupby("group").size().tolist() == [6, 6, 6, 6]
+    assert pts[["x", "y"]].notna().all().all()
