@@ -70,8 +70,10 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
                     "train_generator on retain from scratch with the family's recipe",
             "varshney_lambda": "d(original, retrain) on the forget probe (hole MSE of "
                                "completions) when retrain ran first, else kappa * e0",
+            "extractor": "none (wall times; d is the pixel-space hole MSE on the forget probe "
+                         f"of {cfg.unlearn.probe_size} images)",
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "device": cfg.device}
+            "device": cfg.device, "seed": cfg.seed}
     return {"table": df, "provenance": prov, "models": models, "histories": histories}
 
 

@@ -328,6 +328,20 @@ def take(source: Any, index: torch.Tensor) -> torch.Tensor:
     return torch.stack([to_float(source[int(i)]) for i in index])
 
 
+def spread(n_rows: int, n: int) -> torch.Tensor:
+    """``min(n, n_rows)`` row indices evenly spaced over ``0 .. n_rows - 1`` (all rows when
+    ``n >= n_rows``). Data sets here are ordered by class, so the first n rows would be one
+    or two classes; an evenly spaced subset keeps every class."""
+    if n >= n_rows:
+        return torch.arange(n_rows)
+    return torch.linspace(0, n_rows - 1, max(n, 0)).round().long()
+
+
+def take_spread(source: Any, n: int) -> torch.Tensor:
+    """``take(source, spread(len(source), n))``: a class-balanced subset, float in [0, 1]."""
+    return take(source, spread(len(source), n))
+
+
 # ----------------------------------------------------------------------------- I2I masks
 def make_mask(name: str, size: int) -> torch.Tensor:
     """An I2I mask, float [1, 1, size, size], 1 = hole.

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from l2l.config import RunConfig, resolve_device
-from l2l.data import Split, make_mask, masked_input, take, to_uint8
+from l2l.data import Split, make_mask, masked_input, take, take_spread, to_uint8
 from l2l.extractors import Extractor, get_extractor
 from l2l.metrics import completion_metrics, hole_mse, mean_fill, metric_provenance, noise_fill
 from l2l.models import DomainClassifier
@@ -62,7 +62,7 @@ SUBSETS = ("forget", "retain")
 def _test_images(split: Split, subset: str, max_images: int | None) -> torch.Tensor:
     images = {"forget": split.forget_test, "retain": split.retain_test}[subset]
     n = len(images) if max_images is None else min(max_images, len(images))
-    return take(images, torch.arange(n))
+    return take_spread(images, n)
 
 
 def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extractor,
@@ -81,7 +81,7 @@ def completion_table(models: dict[str, Any], split: Split, extractor: Extractor 
                      cfg: RunConfig, *, mask_name: str | None = None,
                      max_images: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per model: forget_* and retain_* completion metrics on the held-out test images
-    (the first ``max_images`` of each, default all).
+    (``max_images`` of each, evenly spaced so every class is in, default all).
 
     Returns the table and the metric provenance for the sidecar.
     """
@@ -115,7 +115,8 @@ def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
             ``"centre_quarter"``, ``"outpaint_4"``).
         cfg: run config (device, seed, ``eval.n_boot``).
         extractor: an ``l2l.extractors.Extractor`` (or the trained domain net).
-        name: the ``model`` column. max_images: first N images of each test set (default all).
+        name: the ``model`` column. max_images: N images of each test set, evenly spaced over
+            it (``l2l.data.spread``: every class), default all.
 
     Returns:
         Tidy DataFrame, one row per (subset, region, metric), columns ``TIDY_COLUMNS``:
@@ -210,7 +211,7 @@ def selectivity(table: pd.DataFrame, *, metric: str = "fid_hole", reference: str
 def hole_mse_table(models: dict[str, Any], split: Split, cfg: RunConfig, *,
                    max_images: int = 500) -> pd.DataFrame:
     """Hole MSE (test hole ``eval.hole``) of each model on forget *training* images (what was
-    unlearned), forget test and retain test images (at most ``max_images`` each): the cheap
+    unlearned), forget test and retain test images (``max_images`` each, evenly spaced): the cheap
     table behind "gap to retrain" (spec paper2 Sec. 4.9)."""
     mask = make_mask(cfg.eval.hole, cfg.data.image_size)
     subsets = {"forget_train": split.forget, "forget_test": split.forget_test,
@@ -219,7 +220,7 @@ def hole_mse_table(models: dict[str, Any], split: Split, cfg: RunConfig, *,
     for name, model in models.items():
         row: dict[str, Any] = {"model": name}
         for subset, images in subsets.items():
-            x = take(images, torch.arange(min(max_images, len(images))))
+            x = take_spread(images, max_images)
             out = complete(model, x, mask, cfg)
             row[f"{subset}_mse_hole"] = hole_mse(out, x, mask).mean().item()
         rows.append(row)

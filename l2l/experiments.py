@@ -15,7 +15,7 @@ import torch
 
 from l2l.config import (FAMILIES, FAMILY_RECIPES, RunConfig, cache_key, for_family, replace,
                         resolve_device)
-from l2l.data import (ImageSet, Split, load_data, make_mask, masked_input, take, to_float,
+from l2l.data import (ImageSet, Split, load_data, make_mask, masked_input, take, take_spread,
                       to_uint8)
 from l2l.evaluation import complete, completion_table, evaluate, gap_to_retrain, sample_panel
 from l2l.extractors import Extractor, get_extractor
@@ -226,10 +226,6 @@ def audit_models(cfg: RunConfig, images: ImageSet, split: Split, *,
     return models
 
 
-def _first(images: Any, n: int) -> torch.Tensor:
-    return take(images, torch.arange(min(n, len(images))))
-
-
 def privacy_rows(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfig, *,
                  max_images: int = 500) -> pd.DataFrame:
     """Per model: membership-inference AUC (forget-train members vs forget-test non-members of
@@ -238,9 +234,9 @@ def privacy_rows(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfi
     n = min(max_images, len(split.forget), len(split.forget_test))
     rows = []
     for name, model in models.items():
-        member = per_sample_loss(model, _first(split.forget, n), cfg)
-        outside = per_sample_loss(model, _first(split.forget_test, n), cfg)
-        retain = per_sample_loss(model, _first(split.retain_test, max_images), cfg)
+        member = per_sample_loss(model, take_spread(split.forget, n), cfg)
+        outside = per_sample_loss(model, take_spread(split.forget_test, n), cfg)
+        retain = per_sample_loss(model, take_spread(split.retain_test, max_images), cfg)
         rows.append({"model": name, "mia_auc": mia_auc(member, outside),
                      "ood_auroc": ood_auroc(retain, outside), "forget_train_mse": member.mean(),
                      "forget_test_mse": outside.mean(), "retain_test_mse": retain.mean(),
@@ -258,7 +254,7 @@ def backdoor_rows(cfg: RunConfig, *, force: bool = False,
     pcfg = replace(cfg, split="sample", poison=True)
     images, split = load_data(pcfg)
     models = audit_models(pcfg, images, split, force=force)
-    clean = _first(split.retain_test, max_images)
+    clean = take_spread(split.retain_test, max_images)
     regen = replace(pcfg, method="finetune", unlearn__steps=REGENERATION_STEPS[cfg.scale])
     rows = []
     for name, model in models.items():
@@ -279,7 +275,7 @@ def backdoor_panel(models: dict[str, torch.nn.Module], cfg: RunConfig) -> torch.
     pcfg = replace(cfg, split="sample", poison=True)
     _, split = load_data(pcfg)
     mask = make_mask(pcfg.eval.hole, pcfg.data.image_size)
-    x = add_trigger(to_float(_first(split.retain_test, pcfg.eval.n_samples_figure)))
+    x = add_trigger(take_spread(split.retain_test, pcfg.eval.n_samples_figure))
     rows = [x, masked_input(x, mask)] + [complete(m, x, mask, pcfg) for m in models.values()]
     return to_uint8(torch.stack(rows))
 
@@ -293,7 +289,7 @@ def tsne_points(model: torch.nn.Module, split: Split, extractor: Extractor, cfg:
     feats, labels = [], []
     for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
         idx = torch.linspace(0, len(images) - 1, n).round().long()  # spread over the classes
-        truth = to_float(take(images, idx))
+        truth = take(images, idx)
         output = complete(model, truth, mask, cfg)
         for kind, x in (("unlearned output", output), ("ground truth", truth)):
             feats.append(extractor.features(hole_crop(x, mask, cfg.data.image_size)))
@@ -305,15 +301,15 @@ def tsne_points(model: torch.nn.Module, split: Split, extractor: Extractor, cfg:
 
 def extractor_check(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfig,
                     extractors: dict[str, Extractor], *, n: int) -> pd.DataFrame:
-    """Hole FID of each model on the first ``n`` forget / retain test images with each extractor,
+    """Hole FID of each model on ``n`` forget / retain test images (evenly spaced) per extractor,
     and each model's rank (1 = lowest FID) within (extractor, subset): do Inception and the
     domain network order original / retrain / unlearned the same way?"""
     mask = make_mask(cfg.eval.hole, cfg.data.image_size)
     size = cfg.data.image_size
     rows = []
     for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
-        truth = _first(images, n)
-        crops = {"ground truth": hole_crop(to_float(truth), mask, size)}
+        truth = take_spread(images, n)
+        crops = {"ground truth": hole_crop(truth, mask, size)}
         crops |= {name: hole_crop(complete(m, truth, mask, cfg), mask, size)
                   for name, m in models.items()}
         for ext_name, ext in extractors.items():
@@ -336,9 +332,10 @@ def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
     ``evaluate`` / ``gap_to_retrain``); the backdoor audit on the AutoEncoder (``backdoor``); a
     T-SNE of the first family's Li et al. model (``tsne``); and, when the Inception weights are
     installed, whether Inception and the domain network rank the models alike (``check``, else
-    None, with the reason in ``check_note``).
+    None, with the reason in ``provenance["check"]``).
 
-    Returns a dict of DataFrames plus ``provenance``, ``backdoor_models`` and ``backdoor_split``.
+    Returns a dict of DataFrames, ``provenance`` (one sidecar dict per table) and
+    ``backdoor_models``.
     """
     images, split = load_data(cfg)
     ext = feature_extractor(cfg, images, force=force)
@@ -355,27 +352,39 @@ def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
     backdoor, bmodels = backdoor_rows(for_family(cfg, "autoencoder"), force=force)
     first = for_family(cfg, families[0])
     tsne = tsne_points(all_models[families[0]]["li2024"], split, ext, first, n=TSNE_POINTS[cfg.scale])
-    check, note = None, "skipped at this scale"
-    if EXTRACTOR_CHECK_IMAGES[cfg.scale]:
+    n_check = EXTRACTOR_CHECK_IMAGES[cfg.scale]
+    check, check_prov = None, {"extractor": "domain and inception", "skipped": "at this scale"}
+    if n_check:
         try:
             inception = get_extractor("inception", cfg)
         except FileNotFoundError as err:
-            note = f"no Inception weights: {str(err).splitlines()[0]}"
+            check_prov["skipped"] = f"no Inception weights: {str(err).splitlines()[0]}"
         else:
             models = {k: all_models[families[0]][k] for k in ("original", "retrain", "li2024")}
             check = extractor_check(models, split, first, {"domain": ext, "inception": inception},
-                                    n=EXTRACTOR_CHECK_IMAGES[cfg.scale])
-            note = {"inception": inception.provenance(), "family": families[0]}
-    prov = {"metrics": gap_prov, "loss": f"per-image hole MSE under {cfg.eval.hole}",
-            "mia": "loss-threshold attack AUC, members = forget-train images, non-members = "
-                   "forget-test images of the same classes (equal counts)",
-            "ood": "AUROC of hole MSE separating forget-class from retain-class test images",
-            "varshney_lambda": "d(original, retrain) on the forget probe",
-            "backdoor": {"family": "autoencoder", "split": "sample", "poison": "l2l.poison",
-                         "regeneration_steps": REGENERATION_STEPS[cfg.scale]},
-            "tsne": {"family": families[0], "model": "li2024", "points_per_group":
-                     TSNE_POINTS[cfg.scale], "features": "extractor features of the hole crop"},
-            "extractor_check": note}
+                                    n=n_check)
+            check_prov = {"extractor": "domain and inception", "domain": ext.provenance(),
+                          "inception": inception.provenance(), "family": families[0],
+                          "metric": "hole FID (clean-fid fid_from_feats)", "n_images": n_check,
+                          "seed": cfg.seed}
+    pixel = {"extractor": "none (pixel-space hole MSE)", "seed": cfg.seed,
+             "loss": f"per-image hole MSE under {cfg.eval.hole}"}
+    prov = {"gap": gap_prov,
+            "privacy": pixel | {
+                "mia": "loss-threshold attack AUC, members = forget-train images, non-members = "
+                       "forget-test images of the same classes (equal counts)",
+                "ood": "AUROC of hole MSE separating forget-class from retain-class test images",
+                "varshney_lambda": "d(original, retrain) on the forget probe",
+                "n_images": "min(500, forget-train, forget-test) members / non-members"},
+            "backdoor": pixel | {"family": "autoencoder", "split": "sample",
+                                 "poison": "l2l.poison (corner checkerboard -> magenta hole)",
+                                 "regeneration_steps": REGENERATION_STEPS[cfg.scale],
+                                 "n_images": int(backdoor["n_test"].iloc[0])},
+            "tsne": ext.provenance() | {
+                "family": families[0], "model": "li2024", "features": "hole crop",
+                "n_images": 4 * TSNE_POINTS[cfg.scale], "seed": cfg.seed,
+                "perplexity": "min(20, (N - 1) / 3)", "impl": "scikit-learn TSNE (tsne_embed)"},
+            "check": check_prov}
     return {"privacy": pd.concat(privacy, ignore_index=True),
             "gap": pd.concat(gaps, ignore_index=True), "backdoor": backdoor, "tsne": tsne,
             "check": check, "provenance": prov, "backdoor_models": bmodels}

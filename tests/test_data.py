@@ -147,3 +147,16 @@ def test_image_folders_load_resized_centre_crops_with_class_labels(tmp_path):
                          retain_classes=(1,)))
     with pytest.raises(FileNotFoundError, match="Places-365 not found"):
         load_data(preset("paper", dataset="places365", data_root=str(tmp_path / "none")))
+
+
+def test_spread_keeps_every_class_of_a_class_ordered_set():
+    from l2l.data import spread, take_spread
+
+    labels = torch.arange(10).repeat_interleave(80)  # 10 classes in order, 80 rows each
+    idx = spread(len(labels), 50)
+    assert len(idx) == 50 and len(set(idx.tolist())) == 50
+    assert idx[0] == 0 and idx[-1] == len(labels) - 1
+    assert torch.bincount(labels[idx], minlength=10).tolist() == [5] * 10
+    assert spread(7, 50).tolist() == list(range(7))
+    x = torch.randint(0, 256, (12, 3, 4, 4), dtype=torch.uint8)
+    assert torch.equal(take_spread(x, 100), x.float() / 255)

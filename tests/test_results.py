@@ -82,3 +82,23 @@ def test_varshney_forgets_where_the_original_knows_the_forget_data():
         orig, v = gap.loc[(family, "original")], gap.loc[(family, "varshney2025")]
         assert v["forget_test_mse_hole"] > 1.2 * orig["forget_test_mse_hole"], family
         assert v["retain_test_mse_hole"] < 1.15 * orig["retain_test_mse_hole"], family
+
+
+def test_every_sidecar_says_how_its_table_was_made():
+    sidecars = sorted(SMALL.glob("*.json"))
+    if not sidecars:
+        pytest.skip("no small results yet (make small)")
+    for path in sidecars:
+        meta = json.loads(path.read_text())
+        assert meta["config"]["seed"] == 0 and meta["versions"]["torch"], path.name
+        assert "extractor" in meta["provenance"], path.name  # "none" when no feature network
+        if meta["provenance"]["extractor"] in ("domain", "inception", "clip"):
+            assert len(meta["provenance"]["weights_sha256"]) == 64, path.name
+            assert meta["provenance"]["n_images"] > 0 and "seed" in meta["provenance"], path.name
+
+
+def test_backdoor_audit_original_learned_it_and_retrain_did_not():
+    b = _table("backdoor")
+    assert b.loc["original", "bsr"] >= 0.5 and b.loc["retrain", "bsr"] <= 0.1
+    for method in ("li2024", "varshney2025"):  # unlearning the poisoned images removes most of it
+        assert b.loc[method, "bsr"] < b.loc["original", "bsr"], method

@@ -35,7 +35,7 @@ import torch
 from l2l import dist
 from l2l.config import RunConfig, resolve_device
 from l2l.data import make_mask
-from l2l.data import take as take_rows
+from l2l.data import take_spread
 from l2l.metrics import hole_mse
 from l2l.unlearn.loop import draw_batch, release, run, trainable
 from l2l.unlearn.methods import _setup
@@ -58,7 +58,7 @@ class Probe:
     def __init__(self, original: torch.nn.Module, forget: Any, cfg: RunConfig) -> None:
         device = resolve_device(cfg.device)
         n = min(cfg.unlearn.probe_size, len(forget))
-        self.x = take_rows(forget, torch.arange(n)).to(device)
+        self.x = take_spread(forget, n).to(device)  # every forget class, not the first
         self.mask = make_mask(cfg.eval.hole, self.x.shape[-1]).to(device)
         self.ref = completions(original, self.x, self.mask)
 
@@ -72,7 +72,7 @@ def threshold(original: torch.nn.Module, retain: Any, cfg: RunConfig) -> tuple[f
     if u.lam > 0:
         return u.lam, "given"
     device = resolve_device(cfg.device)
-    x = take_rows(retain, torch.arange(min(u.probe_size, len(retain)))).to(device)
+    x = take_spread(retain, u.probe_size).to(device)
     mask = make_mask(cfg.eval.hole, x.shape[-1]).to(device)
     e0 = hole_mse(completions(original, x, mask), x, mask).mean().item()
     return u.kappa * e0, f"kappa*e0 (kappa={u.kappa}, e0={e0:.5f})"
