@@ -97,8 +97,14 @@ def test_every_sidecar_says_how_its_table_was_made():
             assert meta["provenance"]["n_images"] > 0 and "seed" in meta["provenance"], path.name
 
 
-def test_backdoor_audit_original_learned_it_and_retrain_did_not():
+def test_backdoor_audit_original_learned_it_retrain_and_varshney_do_not_show_it():
     b = _table("backdoor")
     assert b.loc["original", "bsr"] >= 0.5 and b.loc["retrain", "bsr"] <= 0.1
-    for method in ("li2024", "varshney2025"):  # unlearning the poisoned images removes most of it
-        assert b.loc[method, "bsr"] < b.loc["original", "bsr"], method
+    assert b.loc["varshney2025", "bsr"] <= 0.1  # README: removed, at a price in retain MSE
+    assert b.loc["li2024", "bsr"] <= b.loc["original", "bsr"]
+
+
+def test_membership_inference_of_the_retrained_model_is_at_chance():
+    p = _table_plain("privacy").set_index(["family", "model"])
+    for family in ("mae", "autoencoder"):
+        assert abs(p.loc[(family, "retrain"), "mia_auc"] - 0.5) <= 0.05, family
