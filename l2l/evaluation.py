@@ -143,10 +143,6 @@ def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
     return table
 
 
-# lower is better for these; higher for is, cos and psnr
-LOWER_IS_BETTER = ("fid", "kid", "mse")
-
-
 def gap_to_retrain(table: pd.DataFrame, retrain: pd.DataFrame) -> pd.DataFrame:
     """How far a model's metrics are from the retrained reference (spec paper2 Sec. 4.9).
 

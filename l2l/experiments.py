@@ -22,10 +22,10 @@ from l2l.extractors import Extractor, get_extractor
 from l2l.io import checkpoint_dict, load_or_compute
 from l2l.metrics import fid_from_features, hole_crop
 from l2l.models import DomainClassifier, build_model
-from l2l.pretrained import load_pretrained
-from l2l.train import train_classifier, train_generator
 from l2l.poison import add_trigger
+from l2l.pretrained import load_pretrained
 from l2l.privacy import backdoor_success_rate, mia_auc, ood_auroc, per_sample_loss, tsne_embed
+from l2l.train import train_classifier, train_generator
 from l2l.unlearn import unlearn
 from l2l.unlearn.varshney import Probe
 
@@ -351,7 +351,8 @@ def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
         gap_prov = tables[0].attrs
     backdoor, bmodels = backdoor_rows(for_family(cfg, "autoencoder"), force=force)
     first = for_family(cfg, families[0])
-    tsne = tsne_points(all_models[families[0]]["li2024"], split, ext, first, n=TSNE_POINTS[cfg.scale])
+    tsne = tsne_points(all_models[families[0]]["li2024"], split, ext, first,
+                       n=TSNE_POINTS[cfg.scale])
     n_check = EXTRACTOR_CHECK_IMAGES[cfg.scale]
     check, check_prov = None, {"extractor": "domain and inception", "skipped": "at this scale"}
     if n_check:

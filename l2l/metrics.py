@@ -297,12 +297,13 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
 
     For region in ("full", "hole") ("hole" = ``hole_crop`` resized to H x W):
     ``fid_{region}`` (outputs' vs targets' features), ``kid_{region}`` (clean-fid's KID on
-    subsets of ``kid_subset_size(N)``, std over subsets), ``is_{region}`` (outputs' class probabilities; 10 splits, ``N // 2``
-    when N < 20; nan when the extractor has no class outputs) and ``cos_{region}`` (mean
-    per-pair cosine); ``fid_*_std`` and ``cos_*_std`` are bootstrap stds over pairs (the same
-    indices in both sets; one ``seed``, so every metric sees the same replicates), ``is_*_std``
-    is the std over IS splits as in the paper. Also ``mse_hole`` (mean per-image hole MSE),
-    ``mse_hole_std`` (bootstrap), ``psnr_hole`` (of ``mse_hole``) and ``n_images``.
+    subsets of ``kid_subset_size(N)``, std over subsets), ``is_{region}`` (outputs' class
+    probabilities; 10 splits, ``N // 2`` when N < 20; nan when the extractor has no class
+    outputs) and ``cos_{region}`` (mean per-pair cosine); ``fid_*_std`` and ``cos_*_std`` are
+    bootstrap stds over pairs (the same indices in both sets; one ``seed``, so every metric sees
+    the same replicates), ``is_*_std`` is the std over IS splits as in the paper. Also
+    ``mse_hole`` (mean per-image hole MSE), ``mse_hole_std`` (bootstrap), ``psnr_hole`` (of
+    ``mse_hole``) and ``n_images``.
 
     Args:
         outputs: completed images float [N, 3, H, W] in [0, 1].
