@@ -77,6 +77,24 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
     return {"table": df, "provenance": prov, "models": models, "histories": histories}
 
 
+def varshney_summary(histories: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """One row per family with a ``varshney2025`` history (``run_cost``'s ``histories``): lambda
+    and how it was set, stage-1 steps, whether d reached lambda, d at the stop and after
+    retention (nan without a logged stage-2 distance)."""
+    rows = []
+    for (family, method), h in histories.items():
+        if method != "varshney2025":
+            continue
+        s1, s2 = h[h["stage"] == "decouple"], h[h["stage"] == "retain"]
+        d1, d2 = s1["forget_distance"].dropna(), s2["forget_distance"].dropna()
+        lam = h["lam"].iloc[0]
+        rows.append({"family": family, "lam": lam, "lambda_source": h.attrs.get("lambda_source"),
+                     "stage1_steps": int(s1["step"].max()) + 1, "reached": bool(d1.iloc[-1] >= lam),
+                     "d_at_stop": d1.iloc[-1],
+                     "d_after_retention": d2.iloc[-1] if len(d2) else float("nan")})
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m l2l.bench")
     parser.add_argument("--scale", default="small")

@@ -173,3 +173,18 @@ def test_varshney_keep_ood_hinge_logs_a_forget_term(originals, images):
     retain_rows = hist[hist["stage"] == "retain"]
     assert len(retain_rows) == 3 and (retain_rows["loss_forget"] >= 0).all()
     assert retain_rows["loss_retain"].notna().all()
+
+
+def test_varshney_summary_reads_stop_and_retention_from_the_history():
+    import pandas as pd
+
+    from l2l.bench import varshney_summary
+
+    h = pd.DataFrame({"step": [0, 10, 19, 0, 9], "stage": ["decouple"] * 3 + ["retain"] * 2,
+                      "forget_distance": [0.0, 0.01, 0.03, None, 0.02], "lam": [0.025] * 5})
+    h.attrs["lambda_source"] = "given"
+    other = h.assign(lam=0.5)
+    t = varshney_summary({("mae", "varshney2025"): h, ("mae", "li2024"): other})
+    assert t.to_dict("records") == [{"family": "mae", "lam": 0.025, "lambda_source": "given",
+                                     "stage1_steps": 20, "reached": True, "d_at_stop": 0.03,
+                                     "d_after_retention": 0.02}]

@@ -57,8 +57,7 @@ class Probe:
 
     def __init__(self, original: torch.nn.Module, forget: Any, cfg: RunConfig) -> None:
         device = resolve_device(cfg.device)
-        n = min(cfg.unlearn.probe_size, len(forget))
-        self.x = take_spread(forget, n).to(device)  # every forget class, not the first
+        self.x = take_spread(forget, cfg.unlearn.probe_size).to(device)  # every forget class
         self.mask = make_mask(cfg.eval.hole, self.x.shape[-1]).to(device)
         self.ref = completions(original, self.x, self.mask)
 
