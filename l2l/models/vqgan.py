@@ -81,13 +81,7 @@ TOKENIZER_SIZES: dict[str, VQGANSpec] = {
 }
 
 
-# train_tokenizer settings per size (small-scale choices; "base" uses the released weights).
-# tiny (= FAMILY_RECIPES["small"]["vqgan"]): 99 s single-thread wall, all 64 codes used, hole
-# round-trip MSE 0.0098 / 0.0084 on forget_test / retain_test (500 images each).
-TOKENIZER_RECIPES: dict[str, dict[str, float]] = {
-    "smoke": {"steps": 30, "batch_size": 8, "lr": 3e-3},
-    "tiny": {"steps": 450, "batch_size": 64, "lr": 2e-3},
-}
+# Training budgets per scale: l2l.config.FAMILY_RECIPES (train.tokenizer_steps, tokenizer_lr).
 
 
 class ResnetBlock(nn.Module):
