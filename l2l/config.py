@@ -200,10 +200,10 @@ FAMILY_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "small": {
         "mae": {},
-        # The tokenizer's fidelity bounds the hole MSE: 2000 steps of 64 (226 s alone) reach a
-        # hole round-trip MSE of 0.0033 / 0.0040 (forget / retain test), 450 steps only 0.0083 /
-        # 0.0071. Transformer 1200 steps of 64 (179 s alone; 700 steps: 0.0225 / 0.0148, level
-        # with the mean fill). Hole MSE: see l2l.models.mage.SIZES.
+        # The tokenizer's fidelity bounds the hole MSE: 2000 steps of 64 (267 s in a cold make
+        # small) reach a hole round-trip MSE of 0.0033 / 0.0040 (forget / retain test), 450 steps
+        # only 0.0083 / 0.0071. Transformer 1200 steps of 64 (216 s; 700 steps: 0.0225 / 0.0148,
+        # level with the mean fill). Hole MSE: see l2l.models.mage.SIZES.
         "vqgan": {"model__size": "tiny", "train__tokenizer_steps": 2000, "train__steps": 1200},
         # Palette "tiny" (l2l.models.diffusion.SIZES): 560 steps of 64 at lr 2e-3 train in
         # 245-283 s single-thread on the shared 2-core box; centre_half hole MSE 0.0196 / 0.0135
