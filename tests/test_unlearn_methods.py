@@ -4,9 +4,11 @@ Varshney & Torra stop at lambda."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
+from l2l.bench import varshney_summary
 from l2l.config import FAMILIES, for_family, preset
 from l2l.models import build_model
 from l2l.train import train_generator
@@ -176,10 +178,6 @@ def test_varshney_keep_ood_hinge_logs_a_forget_term(originals, images):
 
 
 def test_varshney_summary_reads_stop_and_retention_from_the_history():
-    import pandas as pd
-
-    from l2l.bench import varshney_summary
-
     h = pd.DataFrame({"step": [0, 10, 19, 0, 9], "stage": ["decouple"] * 3 + ["retain"] * 2,
                       "forget_distance": [0.0, 0.01, 0.03, None, 0.02], "lam": [0.025] * 5})
     h.attrs["lambda_source"] = "given"
