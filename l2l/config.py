@@ -98,7 +98,15 @@ class UnlearnConfig:
     grad_clip: float = 3.0
     mask: str = "random"
     mask_ratio: float = 0.75
-    retain_source: str = "real"  # "real" | "proxy": classes outside forget and retain
+    retain_source: str = "real"  # "real" | "proxy" (the set named by ``proxy``)
+    # Li et al.'s proxy retain set (spec paper1 Sec. 7.3): "other_classes" = training images of
+    # classes outside forget and retain (seen by the original; ImageNet's other 800 classes);
+    # "unseen_photos" = crops of photos the original never saw (the COCO analog; small scale,
+    # l2l.data.unseen_photos)
+    proxy: str = "other_classes"
+    # the unlearning run's seed is cfg.seed + SEED_STRIDE * seed_offset (batches, T, noise): the
+    # original is trained once with cfg.seed and unlearned with several seeds (Tables 1-3)
+    seed_offset: int = 0
     log_every: int = 10
     # Varshney & Torra (spec paper2 Sec. 4.2-4.5; every value is l2l's choice, documented there)
     ga_params: str = "all"  # stage 1 updates "all" parameters (encoder + decoder) or "encoder"
@@ -149,8 +157,10 @@ class RunConfig:
 # steps). Without it retention undid decoupling (forget distance back to ~0, forget hole MSE =
 # original's); with it the forget-test hole MSE rises above the retrain reference's at a few %
 # of retain MSE (README, results/small/forgetting_gap.csv; sensitive on the MAE).
+# The photo set has no class outside forget and retain, so the proxy retain set is crops of
+# photos the original never saw (the COCO analog of Li et al.'s proxy; l2l.data.unseen_photos).
 SMALL = RunConfig(unlearn=UnlearnConfig(steps=150, batch_size=32, lr=1e-4, ft_hinge=1.0,
-                                        ft_lr=3e-4, ft_steps=450))
+                                        ft_lr=3e-4, ft_steps=450, proxy="unseen_photos"))
 
 SMOKE = RunConfig(
     scale="smoke",
@@ -158,7 +168,7 @@ SMOKE = RunConfig(
     model=ModelConfig(size="smoke"),
     train=TrainConfig(steps=12, batch_size=16, classifier_steps=12),
     unlearn=UnlearnConfig(steps=4, batch_size=8, log_every=2, ga_batch_size=8, ga_max_steps=6,
-                          ga_check_every=2, probe_size=8),
+                          ga_check_every=2, probe_size=8, proxy="unseen_photos"),
     eval=EvalConfig(n_boot=4, n_samples_figure=2),
 )
 
@@ -188,6 +198,8 @@ PRESETS = {"smoke": SMOKE, "small": SMALL, "paper": PAPER}
 
 FAMILIES = ("mae", "vqgan", "diffusion", "autoencoder")
 EXTRACTORS = ("domain", "inception", "clip")  # l2l.extractors
+PROXIES = ("other_classes", "unseen_photos")  # UnlearnConfig.proxy
+SEED_STRIDE = 10007  # unlearning seed = cfg.seed + SEED_STRIDE * unlearn.seed_offset
 
 # Per-family recipes, applied by ``for_family`` on top of a preset: model size and the training
 # recipe of the original / retrain generators. MAE's recipe is the preset itself.
@@ -342,6 +354,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"unlearn.mask must be 'random' or 'centre', got {u.mask!r}")
     if u.retain_source not in ("real", "proxy"):
         raise ValueError(f"unlearn.retain_source must be 'real' or 'proxy', got {u.retain_source!r}")
+    if u.proxy not in PROXIES:
+        raise ValueError(f"unlearn.proxy must be one of {', '.join(PROXIES)}, got {u.proxy!r}")
+    if u.seed_offset < 0:
+        raise ValueError(f"unlearn.seed_offset must be >= 0, got {u.seed_offset}")
     if u.ga_params not in ("all", "encoder"):
         raise ValueError(f"unlearn.ga_params must be 'all' or 'encoder', got {u.ga_params!r}")
     if u.lam < 0 or u.kappa <= 0 or u.dp_sigma < 0 or u.ga_check_every < 1:
@@ -395,6 +411,12 @@ def cache_key(cfg: RunConfig, *parts: str) -> dict[str, Any]:
             raise ValueError(f"unknown config part {part!r}")
         key[part] = full[part]
     return key
+
+
+def unlearn_seed(cfg: RunConfig) -> int:
+    """The seed of an unlearning run's random draws: ``cfg.seed`` for ``seed_offset`` 0 (so
+    single-seed runs are unchanged), a distinct stream for every further offset."""
+    return cfg.seed + SEED_STRIDE * cfg.unlearn.seed_offset
 
 
 def resolve_device(device: str) -> str:

