@@ -4,7 +4,10 @@
 
 For each family: load (or train) the cached original, then time ``unlearn(original, method)``
 for every method, ``retrain`` included (trained again here, not read from the cache, so that
-every number comes from the same run on the same machine). Writes
+every number comes from the same run on the same machine). Notebook 02 calls
+``run_cost(cfg, fresh=False)`` instead: every run comes from the run store
+(``l2l.experiments.store``), which recorded each model's wall time when it was made (in a cold
+``make small``, in that run on that machine), so Tables 1-3 reuse the same models. Writes
 ``results/<scale>/cost.csv`` (+ sidecar): family, method, steps, wall_s, retrain_wall_s,
 ratio_to_retrain, ms_per_step. Performance targets are read from this file, never asserted in
 unit tests (timings depend on the machine; the sidecar records its CPU count and threads).
@@ -22,17 +25,21 @@ import torch
 
 from l2l.config import FAMILIES, RunConfig, for_family, preset, replace
 from l2l.data import load_data
-from l2l.experiments import retain_set, trained_generator, varshney_calibrated
+from l2l.evaluation import hole_mse_table
+from l2l.experiments import retain_set, trained_generator, unlearned, varshney_calibrated
 from l2l.io import save_table
 from l2l.unlearn import METHODS, unlearn
 
-DEFAULT_METHODS = METHODS  # li2024-proxy is skipped where no proxy class exists
+DEFAULT_METHODS = METHODS
 
 
 def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
-             methods: tuple[str, ...] = DEFAULT_METHODS,
+             methods: tuple[str, ...] = DEFAULT_METHODS, fresh: bool = True,
              progress: bool = True) -> dict[str, Any]:
     """Time every method of every family (``retrain`` first).
+
+    ``fresh=False`` reads every model and its recorded wall time from the run store (training
+    or unlearning it there first if needed) instead of running it again.
 
     ``varshney2025`` gets the retrain-calibrated threshold when ``retrain`` is among the
     methods: lambda = d(original, retrain) on the forget probe (spec paper2 Sec. 4.3).
@@ -47,10 +54,15 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
         images, split = load_data(fcfg)
         original, _ = trained_generator(fcfg, "original", images, split)
         for method in methods:
+            if not fresh:  # in the store "original" is the trained model: no cost row
+                run = unlearned(cfg, family, method)
+                models[family, method], histories[family, method] = run.model, run.history
+                if method != "original":
+                    rows.append({"family": family, "method": method,
+                                 "steps": _steps(run.history), "wall_s": run.wall_s})
+                continue
             mcfg = fcfg
             if method == "li2024-proxy":
-                if len(split.proxy) == 0:
-                    continue  # no class outside forget and retain at this scale
                 mcfg = replace(fcfg, retain_source="proxy")
             if method == "varshney2025" and (family, "retrain") in models:
                 mcfg = varshney_calibrated(fcfg, original, models[family, "retrain"], split.forget)
@@ -58,8 +70,8 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
             model, hist = unlearn(original, method, forget=split.forget,
                                   retain=retain_set(split, mcfg), cfg=mcfg, progress=progress)
             wall = time.perf_counter() - start
-            steps = int((hist.groupby("stage")["step"].max() + 1).sum()) if len(hist) else 0
-            rows.append({"family": family, "method": method, "steps": steps, "wall_s": wall})
+            rows.append({"family": family, "method": method, "steps": _steps(hist),
+                         "wall_s": wall})
             models[family, method], histories[family, method] = model, hist
     df = pd.DataFrame(rows)
     retrain = df[df["method"] == "retrain"].set_index("family")["wall_s"]
@@ -68,6 +80,8 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
     df["ms_per_step"] = 1000 * df["wall_s"] / df["steps"].clip(lower=1)
     prov = {"what": "wall time of unlearn(original, method) on this machine; retrain = "
                     "train_generator on retain from scratch with the family's recipe",
+            "timed": "in this run" if fresh else "when the run store made each model (a cold "
+                     "make small times them all in that run)",
             "varshney_lambda": "d(original, retrain) on the forget probe (hole MSE of "
                                "completions) when retrain ran first, else kappa * e0",
             "extractor": "none (wall times; d is the pixel-space hole MSE on the forget probe "
@@ -75,6 +89,15 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": cfg.device, "seed": cfg.seed}
     return {"table": df, "provenance": prov, "models": models, "histories": histories}
+
+
+def _steps(hist: pd.DataFrame) -> int:
+    """Optimiser steps of a history (all stages; a training history has none)."""
+    if not len(hist):
+        return 0
+    if "stage" not in hist:
+        return int(hist["step"].max()) + 1
+    return int((hist.groupby("stage")["step"].max() + 1).sum())
 
 
 def varshney_summary(histories: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
@@ -93,6 +116,25 @@ def varshney_summary(histories: dict[tuple[str, str], pd.DataFrame]) -> pd.DataF
                      "d_at_stop": d1.iloc[-1],
                      "d_after_retention": d2.iloc[-1] if len(d2) else float("nan")})
     return pd.DataFrame(rows)
+
+
+GAP_MODELS = ("original", "retrain", "li2024", "varshney2025")
+
+
+def forgetting_gap(models: dict[tuple[str, str], torch.nn.Module], cfg: RunConfig, *,
+                   families: tuple[str, ...] = FAMILIES) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Notebook 02's "does anything measurable get forgotten?" table: hole MSE on forget
+    training, forget test and retain test images (``evaluation.hole_mse_table``) of the original,
+    the retrain reference, Li et al. and Varshney & Torra, per family (``run_cost``'s models).
+
+    Returns (table with a ``family`` column, sidecar provenance)."""
+    images, split = load_data(cfg)
+    parts = [hole_mse_table({m: models[family, m] for m in GAP_MODELS}, split,
+                            for_family(cfg, family)).assign(family=family) for family in families]
+    prov = {"extractor": "none (pixel-space hole MSE)", "metric": "hole MSE, [0, 1] pixels",
+            "hole": cfg.eval.hole, "n_images": "500 of each subset, evenly spaced (all when fewer)",
+            "seed": cfg.seed}
+    return pd.concat(parts, ignore_index=True), prov
 
 
 def main(argv: list[str] | None = None) -> None:

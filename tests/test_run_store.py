@@ -1,0 +1,99 @@
+"""The run store: one model and one set of completions per config, shared by every artefact."""
+
+import pytest
+import torch
+
+from l2l import config
+from l2l.data import load_data, unseen_photos
+from l2l.experiments import store
+
+
+@pytest.fixture
+def cfg(smoke_cfg):
+    return config.replace(smoke_cfg, unlearn__steps=2)
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sb = b.state_dict()
+    return all(torch.equal(v, sb[k]) for k, v in a.state_dict().items())
+
+
+def test_second_call_returns_the_identical_model_and_completions(cfg):
+    first = store.unlearned(cfg, "mae", "li2024")
+    out1 = store.completions(first, "centre_half", "forget")
+    again = store.unlearned(cfg, "mae", "li2024")
+    assert _same(first.model, again.model) and again.key == first.key
+    assert again.wall_s == first.wall_s > 0  # the stored time, not a new measurement
+    out2 = store.completions(again, "centre_half", "forget")
+    assert out1.dtype == torch.uint8 and torch.equal(out1, out2)
+    assert out1.shape == store.test_images(cfg, "forget").shape
+    assert len(again.history) and {"loss_forget", "loss_retain"} <= set(again.history)
+
+
+def test_a_config_change_recomputes(cfg):
+    base = store.unlearned(cfg, "mae", "li2024")
+    other_alpha = store.unlearned(cfg, "mae", "li2024", alpha=0.5)
+    other_seed = store.unlearned(cfg, "mae", "li2024", seed_offset=1)
+    assert other_alpha.key != base.key and other_seed.key != base.key
+    assert not _same(base.model, other_alpha.model) and not _same(base.model, other_seed.model)
+    assert other_seed.cfg.unlearn.seed_offset == 1 and other_alpha.cfg.unlearn.alpha == 0.5
+    # the original is trained once: every unlearning run starts from the same weights
+    original = store.unlearned(cfg, "mae", "original")
+    assert original.key == store.unlearned(cfg, "mae", "original", alpha=0.5).key
+
+
+def test_force_recomputes_the_same_run(cfg):
+    a = store.unlearned(cfg, "mae", "li2024")
+    b = store.unlearned(cfg, "mae", "li2024", force=True)
+    assert _same(a.model, b.model)  # seeded: a forced rerun gives the same weights
+
+
+def test_original_and_retrain_are_runs_too(cfg):
+    orig = store.unlearned(cfg, "mae", "original")
+    retrain = store.unlearned(cfg, "mae", "retrain")
+    assert orig.name == "original" and retrain.name == "retrain"
+    assert not _same(orig.model, retrain.model) and orig.wall_s > 0
+
+
+def test_unknown_method_and_subset_are_refused_before_compute(cfg):
+    with pytest.raises(ValueError, match="unknown method 'li2025'"):
+        store.unlearned(cfg, "mae", "li2025")
+    with pytest.raises(ValueError, match="unknown model family"):
+        store.unlearned(cfg, "gan", "li2024")
+    with pytest.raises(ValueError, match="unknown subset"):
+        store.test_images(cfg, "proxy")
+
+
+def test_proxy_photos_are_never_forget_or_retain_images(cfg):
+    images, split = load_data(cfg)
+    proxy = store.retain_set(split, config.replace(cfg, retain_source="proxy"))
+    assert proxy.shape == (len(split.forget), 3, 32, 32) and proxy.dtype == torch.uint8
+    flat = lambda x: {bytes(r.numpy().tobytes()) for r in x}  # noqa: E731
+    seen = flat(images.x_train) | flat(images.x_test)
+    assert not flat(proxy) & seen
+    # and they are far from every training image, not near-duplicates
+    d = torch.cdist(proxy.flatten(1).float()[:64], images.x_train.flatten(1).float())
+    assert d.min() > 0
+
+
+def test_proxy_photos_are_deterministic_and_spread_over_the_photos(cfg):
+    a, b = unseen_photos(cfg.data, 40, seed=0), unseen_photos(cfg.data, 40, seed=0)
+    assert torch.equal(a, b) and not torch.equal(a, unseen_photos(cfg.data, 40, seed=1))
+    with pytest.raises(ValueError, match="at least one"):
+        unseen_photos(cfg.data, 0)
+
+
+def test_other_classes_proxy_needs_classes_outside_forget_and_retain(cfg):
+    _, split = load_data(cfg)
+    real = config.replace(cfg, retain_source="proxy", proxy="other_classes")
+    with pytest.raises(ValueError, match="none are left"):
+        store.retain_set(split, real)
+    with pytest.raises(ValueError, match="unlearn.proxy must be one of"):
+        config.replace(cfg, proxy="coco")
+
+
+def test_seed_offset_zero_keeps_the_single_seed_draws(cfg):
+    assert config.unlearn_seed(cfg) == cfg.seed
+    assert config.unlearn_seed(config.replace(cfg, seed_offset=2)) == cfg.seed + 2 * config.SEED_STRIDE
+    with pytest.raises(ValueError, match="seed_offset"):
+        config.replace(cfg, seed_offset=-1)
