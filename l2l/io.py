@@ -215,3 +215,8 @@ def load_arrays(name: str, scale: str) -> dict[str, torch.Tensor]:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the notebook that writes {name!r}")
     return _load(path)
+
+
+def save_text(text: str, name: str, scale: str) -> Path:
+    """A rendered table (markdown, LaTeX) next to its CSV: ``results/<scale>/<name>``."""
+    return atomic_write(results_dir(scale) / name, lambda p: p.write_text(text))
