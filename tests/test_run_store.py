@@ -97,3 +97,10 @@ def test_seed_offset_zero_keeps_the_single_seed_draws(cfg):
     assert config.unlearn_seed(config.replace(cfg, seed_offset=2)) == cfg.seed + 2 * config.SEED_STRIDE
     with pytest.raises(ValueError, match="seed_offset"):
         config.replace(cfg, seed_offset=-1)
+
+
+def test_varshney_runs_keep_how_lambda_was_set(cfg):
+    run = store.unlearned(cfg, "mae", "varshney2025")
+    assert run.history.attrs["lambda_source"] == "given"  # retrain-calibrated, then given
+    again = store.unlearned(cfg, "mae", "varshney2025")
+    assert again.history.attrs == run.history.attrs and again.cfg.unlearn.lam > 0

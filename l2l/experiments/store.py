@@ -192,10 +192,13 @@ def _unlearn_cached(cfg: RunConfig, original: torch.nn.Module, split: Split, *,
                             cfg=cfg)
         wall = time.perf_counter() - start
         return checkpoint_dict(out, cfg, step=cfg.unlearn.steps) | {
-            "history": hist.to_dict("list"), "wall_s": wall}
+            "history": hist.to_dict("list"), "history_attrs": dict(hist.attrs), "wall_s": wall}
 
     ckpt = load_or_compute(key, f"unlearned_{method}.pt", compute, scale=cfg.scale, force=force)
     model, hist = _restore(ckpt, model)
+    hist.attrs = dict(ckpt.get("history_attrs") or {})
+    if method == "varshney2025" and "lambda_source" not in hist.attrs and cfg.unlearn.lam > 0:
+        hist.attrs["lambda_source"] = "given"  # entries cached before attrs were stored
     return Run(method, cfg, model, hist, float(ckpt.get("wall_s", math.nan)), key)
 
 
