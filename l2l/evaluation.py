@@ -103,6 +103,19 @@ def completion_table(models: dict[str, Any], split: Split, extractor: Extractor 
 TIDY_COLUMNS = ["model", "task", "subset", "region", "metric", "value", "std", "n_images"]
 
 
+def tidy_metrics(m: dict[str, float]) -> list[dict[str, Any]]:
+    """A ``completion_metrics`` dict as tidy rows (region, metric, value, std, n_images): key
+    ``<metric>_<region>`` with its ``<key>_std`` (nan where there is none)."""
+    rows = []
+    for key, value in m.items():
+        if key == "n_images" or key.endswith("_std"):
+            continue
+        metric, region = key.split("_")
+        rows.append({"region": region, "metric": metric, "value": value,
+                     "std": m.get(f"{key}_std", math.nan), "n_images": int(m["n_images"])})
+    return rows
+
+
 def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
              extractor: Extractor | DomainClassifier, name: str = "model",
              max_images: int | None = None) -> pd.DataFrame:
@@ -127,15 +140,9 @@ def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
     """
     mask = make_mask(task, cfg.data.image_size)
     ext = as_extractor(extractor, cfg)
-    rows = []
-    for subset, m in _metric_rows(model, split, mask, ext, cfg, max_images).items():
-        for key, value in m.items():
-            if key == "n_images" or key.endswith("_std"):
-                continue
-            metric, region = key.split("_")
-            rows.append({"model": name, "task": task, "subset": subset, "region": region,
-                         "metric": metric, "value": value, "std": m.get(f"{key}_std", math.nan),
-                         "n_images": int(m["n_images"])})
+    rows = [{"model": name, "task": task, "subset": subset, **r}
+            for subset, m in _metric_rows(model, split, mask, ext, cfg, max_images).items()
+            for r in tidy_metrics(m)]
     table = pd.DataFrame(rows, columns=TIDY_COLUMNS)
     table.attrs = metric_provenance(ext, n_images=int(table["n_images"].iloc[0]),
                                     image_size=cfg.data.image_size, n_boot=cfg.eval.n_boot,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.manifold import TSNE
 from sklearn.metrics import roc_auc_score
@@ -139,3 +140,12 @@ def tsne_embed(features: np.ndarray, perplexity: float = 20.0, seed: int = 0, *,
                 learning_rate=learning_rate, max_iter=max_iter, init="random",
                 random_state=seed)
     return tsne.fit_transform(f).astype(np.float64)
+
+
+def tsne_groups(features: dict[str, np.ndarray], seed: int = 0) -> pd.DataFrame:
+    """One t-SNE of several groups of embeddings (in the dict's order) at perplexity 20, or
+    (N - 1) / 3 for N < 61 points: a DataFrame of x, y and the group name of each point."""
+    f = np.concatenate(list(features.values()))
+    xy = tsne_embed(f, perplexity=min(20.0, (len(f) - 1) / 3), seed=seed)
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "group": np.repeat(
+        list(features), [len(v) for v in features.values()])})

@@ -71,9 +71,12 @@ def test_proxy_photos_are_never_forget_or_retain_images(cfg):
     flat = lambda x: {bytes(r.numpy().tobytes()) for r in x}  # noqa: E731
     seen = flat(images.x_train) | flat(images.x_test)
     assert not flat(proxy) & seen
-    # and they are far from every training image, not near-duplicates
-    d = torch.cdist(proxy.flatten(1).float()[:64], images.x_train.flatten(1).float())
-    assert d.min() > 0
+    # and no near-duplicates: every proxy crop differs from every training image by an RMS of
+    # more than 0.01 (measured minimum 0.031 at smoke, 0.023 at small; two overlapping training
+    # crops of one photo can be 0.0003 apart)
+    unit = lambda x: x.float().flatten(1) / (255 if x.dtype == torch.uint8 else 1)  # noqa: E731
+    rms = torch.cdist(unit(proxy), unit(images.x_train)) / proxy[0].numel() ** 0.5
+    assert rms.min() > 0.01
 
 
 def test_proxy_photos_are_deterministic_and_spread_over_the_photos(cfg):

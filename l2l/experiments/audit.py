@@ -17,7 +17,7 @@ from l2l.experiments.store import (feature_extractor, trained_generator, unlearn
                                    varshney_calibrated)
 from l2l.metrics import fid_from_features, hole_crop
 from l2l.poison import add_trigger
-from l2l.privacy import backdoor_success_rate, mia_auc, ood_auroc, per_sample_loss, tsne_embed
+from l2l.privacy import backdoor_success_rate, mia_auc, ood_auroc, per_sample_loss, tsne_groups
 from l2l.unlearn import unlearn
 
 AUDIT_FAMILIES = ("mae", "autoencoder")  # the small families with an original-vs-retrain gap
@@ -102,17 +102,14 @@ def tsne_points(model: torch.nn.Module, split: Split, extractor: Extractor, cfg:
     retain), embeddings of the hole crop by ``extractor``, 2-D t-SNE at perplexity 20 (or
     (4n - 1) / 3 when fewer points)."""
     mask = make_mask(cfg.eval.hole, cfg.data.image_size)
-    feats, labels = [], []
+    feats = {}
     for subset, images in (("forget", split.forget_test), ("retain", split.retain_test)):
         idx = torch.linspace(0, len(images) - 1, n).round().long()  # spread over the classes
         truth = take(images, idx)
         output = complete(model, truth, mask, cfg)
         for kind, x in (("unlearned output", output), ("ground truth", truth)):
-            feats.append(extractor.features(hole_crop(x, mask, cfg.data.image_size)))
-            labels += [f"{kind}, {subset}"] * n
-    f = np.concatenate(feats)
-    xy = tsne_embed(f, perplexity=min(20.0, (len(f) - 1) / 3), seed=cfg.seed)
-    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "group": labels})
+            feats[f"{kind}, {subset}"] = extractor.features(hole_crop(x, mask, cfg.data.image_size))
+    return tsne_groups(feats, seed=cfg.seed)
 
 
 def extractor_check(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfig,

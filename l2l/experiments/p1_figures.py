@@ -18,7 +18,7 @@ from l2l.data import make_mask, masked_input, spread, take, to_uint8
 from l2l.experiments.p1_tables import MAIN_TASKS
 from l2l.experiments.store import completions, feature_extractor, test_images, unlearned
 from l2l.metrics import hole_crop
-from l2l.privacy import tsne_embed
+from l2l.privacy import tsne_groups
 from l2l.unlearn.ops import noise_image
 
 FIG_TASK = MAIN_TASKS["tab1_main_8x8"]  # every figure shows Table 1's task
@@ -98,10 +98,8 @@ def tsne_panel(cfg: RunConfig, family: str, *, method: str = "li2024",
         out = take(completions(run, FIG_TASK, subset), idx)
         feats[f"unlearned, {subset}"] = ext.features(hole_crop(out, mask, size))
         feats[f"ground truth, {subset}"] = ext.features(hole_crop(truth[idx], mask, size))
-    f = np.concatenate([feats[g] for g in TSNE_GROUPS])
-    xy = tsne_embed(f, perplexity=min(20.0, (len(f) - 1) / 3), seed=cfg.seed)
-    points = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "family": family,
-                           "group": np.repeat(TSNE_GROUPS, [len(feats[g]) for g in TSNE_GROUPS])})
+    points = tsne_groups({g: feats[g] for g in TSNE_GROUPS}, seed=cfg.seed).assign(family=family)
+    points = points[["x", "y", "family", "group"]]
     centre = {g: feats[g].mean(axis=0) for g in TSNE_GROUPS}
     d_f = float(np.linalg.norm(centre["unlearned, forget"] - centre["ground truth, forget"]))
     d_r = float(np.linalg.norm(centre["unlearned, retain"] - centre["ground truth, retain"]))

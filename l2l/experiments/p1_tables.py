@@ -23,6 +23,7 @@ import pandas as pd
 
 from l2l.config import FAMILY_RECIPES, RunConfig, to_dict
 from l2l.data import make_mask
+from l2l.evaluation import tidy_metrics
 from l2l.experiments.store import Run, completions, feature_extractor, test_images, unlearned
 from l2l.extractors import Extractor
 from l2l.io import load_or_compute
@@ -69,13 +70,7 @@ def score(run: Run, task: str, extractor: Extractor, *, force: bool = False) -> 
             m = completion_metrics(completions(run, task, subset), test_images(cfg, subset), mask,
                                    extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
                                    device=cfg.device)
-            for name, value in m.items():
-                if name == "n_images" or name.endswith("_std"):
-                    continue
-                metric, region = name.split("_")
-                rows.append({"subset": subset, "region": region, "metric": metric,
-                             "value": value, "std": m.get(f"{name}_std", math.nan),
-                             "n_images": int(m["n_images"])})
+            rows += [{"subset": subset, **r} for r in tidy_metrics(m)]
         return pd.DataFrame(rows)
 
     return load_or_compute(key, f"score_{task}.csv", compute, scale=cfg.scale, force=force)
