@@ -115,10 +115,14 @@ class UnlearnConfig:
     ga_batch_size: int = 64
     ga_max_steps: int = 500  # T_max
     ga_check_every: int = 10  # k: evaluate the forget distance d every k steps
-    lam: float = 0.0  # lambda; 0 = kappa * e0 (e0: the original's hole MSE on a retain probe)
+    lam: float = 0.0  # lambda when > 0; 0 = set by ``lam_rule``
+    # how lambda = 0 is set (spec paper2 Sec. 4.3): "retrain" = d(original, retrained model) on
+    # the forget probe (the run store calibrates it where a retrained model exists), "kappa_e0"
+    # = kappa * e0 with e0 the original's hole MSE on a retain probe (no retrained model needed)
+    lam_rule: str = "retrain"
     kappa: float = 1.0
     probe_size: int = 64  # P_f: fixed forget images on which d is measured (centre hole)
-    ft_steps: int = 0  # stage 2 steps; 0 = ``steps`` (Li et al.'s budget)
+    ft_steps: int = -1  # stage 2 steps; -1 = ``steps`` (Li et al.'s budget); 0 = stage 1 alone
     ft_lr: float = 1e-4  # stage 2 Adam learning rate
     ft_hinge: float = 0.0  # stage 2 keep-OOD weight on max(0, L_forget at stop - L_forget)
     dp_sigma: float = 0.0  # std of the Gaussian added to every final parameter ((eps, delta))
@@ -190,7 +194,7 @@ PAPER = RunConfig(
     ),
     model=ModelConfig(size="large", checkpoint="checkpoints/mae_visualize_vit_large_ganloss.pth"),
     train=TrainConfig(steps=0),
-    unlearn=UnlearnConfig(alpha=0.2, steps=940, log_every=20),
+    unlearn=UnlearnConfig(alpha=0.2, steps=940, log_every=20, lam_rule="kappa_e0"),
     eval=EvalConfig(extractor="inception", n_boot=20, n_samples_figure=8),
 )
 
@@ -199,6 +203,10 @@ PRESETS = {"smoke": SMOKE, "small": SMALL, "paper": PAPER}
 FAMILIES = ("mae", "vqgan", "diffusion", "autoencoder")
 EXTRACTORS = ("domain", "inception", "clip")  # l2l.extractors
 PROXIES = ("other_classes", "unseen_photos")  # UnlearnConfig.proxy
+LAMBDA_RULES = ("retrain", "kappa_e0")  # UnlearnConfig.lam_rule
+# Fields added after results were cached: left out of ``cache_key`` while at these values, so
+# that every run cached before they existed (which ran as if they had them) stays valid.
+KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain"}
 SEED_STRIDE = 10007  # unlearning seed = cfg.seed + SEED_STRIDE * unlearn.seed_offset
 
 # Per-family recipes, applied by ``for_family`` on top of a preset: model size and the training
@@ -362,6 +370,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"unlearn.ga_params must be 'all' or 'encoder', got {u.ga_params!r}")
     if u.lam < 0 or u.kappa <= 0 or u.dp_sigma < 0 or u.ga_check_every < 1:
         raise ValueError("unlearn.lam, dp_sigma must be >= 0, kappa > 0, ga_check_every >= 1")
+    if u.lam_rule not in LAMBDA_RULES:
+        raise ValueError(f"unlearn.lam_rule must be one of {', '.join(LAMBDA_RULES)}, got "
+                         f"{u.lam_rule!r}")
+    if u.ft_steps < -1:
+        raise ValueError(f"unlearn.ft_steps must be -1 (= steps), 0 or more, got {u.ft_steps}")
     if u.alpha < 0 or u.lr <= 0 or u.steps < 0:
         raise ValueError("unlearn.alpha must be >= 0, unlearn.lr > 0 and unlearn.steps >= 0")
     return cfg
@@ -402,14 +415,16 @@ def cache_key(cfg: RunConfig, *parts: str) -> dict[str, Any]:
     """The sub-config an artefact depends on, e.g. ``cache_key(cfg, "data", "model", "train")``.
 
     Always includes the scale and the seed; device, workers and data root are left out because
-    they do not change what is computed (up to floating-point non-determinism).
+    they do not change what is computed (up to floating-point non-determinism), and so are the
+    ``KEY_STABLE_DEFAULTS`` fields while at their default.
     """
     full = to_dict(cfg)
     key = {"scale": cfg.scale, "seed": cfg.seed}
     for part in parts:
         if part not in full:
             raise ValueError(f"unknown config part {part!r}")
-        key[part] = full[part]
+        key[part] = {k: v for k, v in full[part].items()
+                     if KEY_STABLE_DEFAULTS.get((part, k), object()) != v}
     return key
 
 

@@ -10,6 +10,7 @@ loss everywhere is the per-image hole MSE of the model's completion under the te
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -149,3 +150,38 @@ def tsne_groups(features: dict[str, np.ndarray], seed: int = 0) -> pd.DataFrame:
     xy = tsne_embed(f, perplexity=min(20.0, (len(f) - 1) / 3), seed=seed)
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "group": np.repeat(
         list(features), [len(v) for v in features.values()])})
+
+
+# ----------------------------------------------------------------------------- (epsilon, delta)
+def gaussian_epsilon(sigma: float, sensitivity: float, delta: float = 1e-5) -> dict[str, Any]:
+    """The epsilon the Gaussian mechanism gives for noise ``sigma`` and L2 ``sensitivity``:
+    sigma = Delta sqrt(2 ln(1.25 / delta)) / epsilon solved for epsilon (Dwork & Roth 2014,
+    Thm. A.1), i.e. epsilon = Delta sqrt(2 ln(1.25 / delta)) / sigma.
+
+    That theorem holds for epsilon < 1 only; ``valid`` says whether it does. With Delta the
+    *measured* distance between unlearned and retrained weights this is an empirical reading,
+    not a guarantee (the true sensitivity is a sup over data sets), and never the paper's
+    (epsilon, delta): Varshney & Torra's constants are not known (spec paper2 Sec. 2.3).
+
+    Returns:
+        {"epsilon", "delta", "sigma", "sensitivity", "valid"}; epsilon = inf for sigma = 0.
+    """
+    if sigma < 0 or sensitivity < 0 or not 0 < delta < 1:
+        raise ValueError(f"need sigma >= 0, sensitivity >= 0 and 0 < delta < 1, got sigma="
+                         f"{sigma}, sensitivity={sensitivity}, delta={delta}")
+    c = math.sqrt(2 * math.log(1.25 / delta))
+    eps = math.inf if sigma == 0 else sensitivity * c / sigma
+    return {"epsilon": eps, "delta": delta, "sigma": sigma, "sensitivity": sensitivity,
+            "valid": bool(eps < 1)}
+
+
+@torch.no_grad()
+def parameter_distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """L2 norm of the difference of two models' parameters (same architecture), over every
+    parameter (a frozen, shared MAGE tokenizer contributes zero)."""
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    if pa.keys() != pb.keys():
+        raise ValueError("the two models have different parameters")
+    total = sum(float(((pa[k].detach().double() - pb[k].detach().double().to(pa[k].device)) ** 2)
+                      .sum()) for k in pa)
+    return math.sqrt(total)

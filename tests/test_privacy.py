@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +14,10 @@ from l2l.metrics import hole_mse, mean_fill
 from l2l.poison import target_image
 from l2l.privacy import (
     backdoor_success_rate,
+    gaussian_epsilon,
     mia_auc,
     ood_auroc,
+    parameter_distance,
     per_sample_loss,
     tsne_embed,
 )
@@ -112,3 +116,27 @@ def test_tsne_embed_is_two_d_seeded_and_keeps_clusters_apart():
     assert centre_gap > 3 * max(emb[:30].std(0).max(), emb[30:].std(0).max())
     with pytest.raises(ValueError):
         tsne_embed(a[:10], perplexity=20)
+
+
+def test_gaussian_epsilon_matches_a_hand_worked_value():
+    # ln(1.25 / 1e-5) = ln 1.25 + 5 ln 10 = 0.223144 + 11.512925 = 11.736069;
+    # sqrt(2 x 11.736069) = sqrt(23.472138) = 4.844805; epsilon = Delta x 4.844805 / sigma
+    e = gaussian_epsilon(sigma=1.0, sensitivity=0.1, delta=1e-5)
+    assert e["epsilon"] == pytest.approx(0.4844805, abs=1e-6) and e["valid"]
+    big = gaussian_epsilon(sigma=0.1, sensitivity=0.1)
+    assert big["epsilon"] == pytest.approx(4.844805, abs=1e-5) and not big["valid"]  # eps >= 1
+    assert gaussian_epsilon(0.0, 0.1)["epsilon"] == math.inf
+    with pytest.raises(ValueError, match="0 < delta < 1"):
+        gaussian_epsilon(1.0, 0.1, delta=0.0)
+
+
+def test_parameter_distance_is_the_l2_norm_of_the_weight_difference():
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        for p, q in zip(a.parameters(), b.parameters()):
+            p.zero_()
+            q.fill_(0.5)
+    assert parameter_distance(a, b) == pytest.approx(0.5 * math.sqrt(8))  # 6 weights + 2 biases
+    assert parameter_distance(a, a) == 0
+    with pytest.raises(ValueError, match="different parameters"):
+        parameter_distance(a, torch.nn.Linear(3, 3, bias=False))

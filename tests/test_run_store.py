@@ -104,6 +104,18 @@ def test_seed_offset_zero_keeps_the_single_seed_draws(cfg):
 
 def test_varshney_runs_keep_how_lambda_was_set(cfg):
     run = store.unlearned(cfg, "mae", "varshney2025")
-    assert run.history.attrs["lambda_source"] == "given"  # retrain-calibrated, then given
+    assert run.history.attrs["lambda_source"].startswith("retrain: d(original, retrained)")
     again = store.unlearned(cfg, "mae", "varshney2025")
     assert again.history.attrs == run.history.attrs and again.cfg.unlearn.lam > 0
+    # the retrain-free rule: the method sets lambda = kappa * e0 itself (a different run)
+    free = store.unlearned(cfg, "mae", "varshney2025", lam_rule="kappa_e0")
+    assert free.history.attrs["lambda_source"].startswith("kappa*e0")
+    assert free.cfg.unlearn.lam == 0 and free.key != run.key
+    assert free.history["lam"].iloc[0] != run.history["lam"].iloc[0]
+
+
+def test_key_stable_defaults_leave_older_cache_keys_unchanged(cfg):
+    key = config.cache_key(cfg, "unlearn")
+    assert "lam_rule" not in key["unlearn"]  # at its default: keys of earlier runs still match
+    other = config.cache_key(config.replace(cfg, lam_rule="kappa_e0"), "unlearn")
+    assert other["unlearn"]["lam_rule"] == "kappa_e0"

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from l2l.bench import varshney_summary
-from l2l.config import FAMILIES, for_family, preset
+from l2l.config import FAMILIES, for_family, preset, replace
 from l2l.models import build_model
 from l2l.train import train_generator
 from l2l.unlearn import METHODS, unlearn
 from l2l.unlearn.methods import OBJECTIVES, total_loss
 from l2l.unlearn.ops import ops_for
+from l2l.unlearn.varshney import threshold
 
 OBJECTIVE_METHODS = [m for m in OBJECTIVES]
 
@@ -141,6 +142,47 @@ def test_varshney_reports_cap_and_default_lambda(originals, images):
                                                      originals["autoencoder"].parameters()))
 
 
+def test_stage1_alone_equals_varshney_with_zero_retention_steps(originals, images):
+    forget, retain = images
+    cfg = _cfg("autoencoder", ga_lr=0.5, ga_max_steps=20, ga_check_every=2, lam=0.002,
+               probe_size=8, ft_steps=5, ft_hinge=1.0, ga_batch_size=8)
+    alone, h1 = unlearn(originals["autoencoder"], "varshney2025-stage1", forget=forget,
+                        retain=retain, cfg=cfg, progress=False)
+    zero, h0 = unlearn(originals["autoencoder"], "varshney2025", forget=forget, retain=retain,
+                       cfg=replace(cfg, ft_steps=0), progress=False)
+    full, h2 = unlearn(originals["autoencoder"], "varshney2025", forget=forget, retain=retain,
+                       cfg=cfg, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(alone.parameters(), zero.parameters()))
+    assert set(h1["stage"]) == set(h0["stage"]) == {"decouple"}
+    pd.testing.assert_frame_equal(h1.drop(columns="time_s"), h0.drop(columns="time_s"))
+    # the full method continues from the same stage 1: its decouple rows are the same
+    pd.testing.assert_frame_equal(h2[h2["stage"] == "decouple"].drop(columns="time_s"),
+                                  h1.drop(columns="time_s"))
+    assert (h2["stage"] == "retain").sum() == 5
+    assert not all(torch.equal(a, b) for a, b in zip(alone.parameters(), full.parameters()))
+
+
+def test_kappa_e0_threshold_is_kappa_times_the_originals_retain_hole_mse(originals, images):
+    forget, retain = images
+    model = originals["autoencoder"]
+    cfg = _cfg("autoencoder", kappa=0.5, probe_size=8)
+    lam, how = threshold(model, retain, cfg)
+    # by hand: the probe is 8 retain images spread over the set (rows 0, 2, ..., 15 of 16),
+    # e0 = their mean hole MSE (centre half of 32 px = rows/cols 8..23) against the truth
+    x = retain[torch.linspace(0, 15, 8).round().long()].float() / 255
+    with torch.no_grad():
+        mask = torch.zeros(1, 1, 32, 32)
+        mask[..., 8:24, 8:24] = 1
+        out = model.eval().complete(x, mask, generator=torch.Generator().manual_seed(4242))
+    e0 = ((out - x) ** 2)[..., 8:24, 8:24].mean().item()
+    assert lam == pytest.approx(0.5 * e0, rel=1e-5)
+    assert how == f"kappa*e0 (kappa=0.5, e0={e0:.5f})"
+    with pytest.raises(ValueError, match="lam_rule must be one of retrain, kappa_e0"):
+        _cfg("autoencoder", lam_rule="oracle")
+    with pytest.raises(ValueError, match="ft_steps must be -1"):
+        _cfg("autoencoder", ft_steps=-2)
+
+
 def test_references_and_unknown_method(originals, images):
     forget, retain = images
     cfg = _cfg("autoencoder", train__steps=3)
@@ -154,7 +196,8 @@ def test_references_and_unknown_method(originals, images):
     with pytest.raises(ValueError, match="unknown unlearning method 'oblivion'.*varshney2025"):
         unlearn(originals["mae"], "oblivion", forget=forget, retain=retain, cfg=cfg)
     assert set(METHODS) >= {"li2024", "li2024-proxy", "max_loss", "noisy_label", "retain_label",
-                            "random_encoder", "varshney2025", "original", "finetune", "retrain"}
+                            "random_encoder", "varshney2025", "varshney2025-stage1", "original",
+                            "finetune", "retrain"}
 
 
 def test_retrain_of_vqgan_keeps_the_shared_tokenizer(originals, images):

@@ -36,6 +36,7 @@ from l2l.train import train_classifier, train_generator
 from l2l.unlearn import METHODS, unlearn
 from l2l.unlearn.varshney import Probe
 
+VARSHNEY = ("varshney2025", "varshney2025-stage1")  # methods with a lambda threshold
 TRAINED = ("original", "retrain")  # runs that are trainings, not unlearnings of the original
 EVAL_IMAGES = {"smoke": None, "small": 500, "paper": None}  # test images per subset (None: all)
 
@@ -156,7 +157,8 @@ def varshney_calibrated(cfg: RunConfig, original: torch.nn.Module, retrain: torc
     d(original, retrain) on the forget probe (spec paper2 Sec. 4.3); a zero distance is raised
     to 1e-8 (``lam = 0`` would select kappa * e0 instead)."""
     lam = Probe(original, forget, cfg).distance(retrain)
-    return replace(cfg, method="varshney2025", lam=max(lam, 1e-8))
+    method = cfg.unlearn.method if cfg.unlearn.method in VARSHNEY else "varshney2025"
+    return replace(cfg, method=method, lam=max(lam, 1e-8))
 
 
 def unlearned_model(cfg: RunConfig, original: torch.nn.Module, split: Split, *,
@@ -197,7 +199,7 @@ def _unlearn_cached(cfg: RunConfig, original: torch.nn.Module, split: Split, *,
     ckpt = load_or_compute(key, f"unlearned_{method}.pt", compute, scale=cfg.scale, force=force)
     model, hist = _restore(ckpt, model)
     hist.attrs = dict(ckpt.get("history_attrs") or {})
-    if method == "varshney2025" and "lambda_source" not in hist.attrs and cfg.unlearn.lam > 0:
+    if method in VARSHNEY and "lambda_source" not in hist.attrs and cfg.unlearn.lam > 0:
         hist.attrs["lambda_source"] = "given"  # entries cached before attrs were stored
     return Run(method, cfg, model, hist, float(ckpt.get("wall_s", math.nan)), key)
 
@@ -225,8 +227,9 @@ def unlearned(cfg: RunConfig, family: str, method: str, *, force: bool = False,
         **overrides: config overrides of this run, e.g. ``alpha=0.5`` or ``seed_offset=2``
             (the unlearning seed; the original is trained once with ``cfg.seed``).
 
-    ``varshney2025`` with ``lam = 0`` gets the retrain-calibrated threshold
-    (``varshney_calibrated``), as in notebooks 02 and 03.
+    ``varshney2025`` (and its ``-stage1``) with ``lam = 0`` and ``lam_rule = "retrain"`` gets
+    the retrain-calibrated threshold (``varshney_calibrated``), as in notebooks 02 and 03; with
+    ``lam_rule = "kappa_e0"`` the method sets lambda = kappa * e0 itself.
     """
     rcfg = run_config(cfg, family, method, **overrides)
     images, split = data(rcfg)
@@ -236,10 +239,15 @@ def unlearned(cfg: RunConfig, family: str, method: str, *, force: bool = False,
         key = cache_key(rcfg, "data", "model", "train") | {"role": method}
         return Run(method, rcfg, model, hist, wall, key)
     original, _ = trained_generator(rcfg, "original", images, split)
-    if method == "varshney2025" and rcfg.unlearn.lam == 0:
+    calibrate = (method in VARSHNEY and rcfg.unlearn.lam == 0
+                 and rcfg.unlearn.lam_rule == "retrain")
+    if calibrate:
         retrain, _ = trained_generator(rcfg, "retrain", images, split)
         rcfg = varshney_calibrated(rcfg, original, retrain, split.forget)
-    return _unlearn_cached(rcfg, original, split, force=force)
+    run = _unlearn_cached(rcfg, original, split, force=force)
+    if calibrate:  # the method saw a given lambda; say where it came from
+        run.history.attrs["lambda_source"] = "retrain: d(original, retrained) on the forget probe"
+    return run
 
 
 # ----------------------------------------------------------------------------- completions

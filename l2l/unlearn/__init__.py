@@ -12,7 +12,8 @@ Methods (spec paper1 Sec. 2-4, paper2 Sec. 4):
 ``retain_label``   full model: L2 to the original's outputs; forget -> retain samples' outputs
 ``random_encoder`` encoder only: forget embedding -> Gaussian tensor with the batch statistics
 ``varshney2025``   gradient ascent on forget until the forget distance reaches lambda, then
-                   fine-tuning on retain (``l2l.unlearn.varshney``)
+                   fine-tuning on retain (``l2l.unlearn.varshney``); ``varshney2025-stage1``
+                   is its stage 1 alone (ascent to lambda, no retention)
 ``original``       unchanged copy; ``finetune``: retain-only fine-tuning; ``retrain``: from
                    scratch on retain with ``cfg.train``
 =================  ==========================================================================
@@ -33,7 +34,7 @@ from l2l.config import RunConfig
 from l2l.unlearn import methods
 from l2l.unlearn.loop import HISTORY_COLUMNS, frozen_copy, history
 from l2l.unlearn.ops import noise_image
-from l2l.unlearn.varshney import varshney2025
+from l2l.unlearn.varshney import varshney2025, varshney2025_stage1
 
 METHOD_FUNCTIONS: dict[str, Callable[..., tuple[torch.nn.Module, list[dict[str, Any]]]]] = {
     "li2024": methods.by_objective("li2024"),
@@ -41,6 +42,7 @@ METHOD_FUNCTIONS: dict[str, Callable[..., tuple[torch.nn.Module, list[dict[str, 
     **{name: methods.by_objective(name) for name in
        ("max_loss", "noisy_label", "retain_label", "random_encoder")},
     "varshney2025": varshney2025,
+    "varshney2025-stage1": varshney2025_stage1,
     "original": methods.original_model,
     "finetune": methods.by_objective("finetune"),
     "retrain": methods.retrain,

@@ -14,10 +14,12 @@ every open choice an ``UnlearnConfig`` field (spec paper2 Sec. 4-5; defaults are
   ``eval.hole``, one fixed sampler seed). Stage 1 stops at the first check with d >= lambda, or
   after ``ga_max_steps`` (the history then says the threshold was not reached).
 * **lambda.** ``lam`` when > 0 (e.g. the original-vs-retrain distance on the same probe, which
-  ``l2l.experiments`` computes where a retrained model exists); otherwise kappa * e0 with e0
-  the original's hole MSE against the ground truth on ``probe_size`` retain images.
+  the run store computes when ``lam_rule = "retrain"``); otherwise kappa * e0 with e0 the
+  original's hole MSE against the ground truth on ``probe_size`` retain images (``lam_rule =
+  "kappa_e0"``: no retrained model needed, the paper-scale default).
 * **Stage 2 (retention).** Adam (lr ``ft_lr``) on the task loss on retain batches for
-  ``ft_steps`` steps (0: ``steps``, Li et al.'s budget), every parameter; d is monitored.
+  ``ft_steps`` steps (-1: ``steps``, Li et al.'s budget; 0: none, = ``varshney2025-stage1``),
+  every parameter; d is monitored.
   ``ft_hinge`` > 0 adds the keep-OOD option: ft_hinge * max(0, L_f - task loss on a forget
   batch), with L_f the forget probe's task loss when stage 1 stopped.
 * **(epsilon, delta) option.** ``dp_sigma`` > 0 adds N(0, sigma^2) to every trained parameter at
@@ -96,9 +98,9 @@ def _task_steps(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int,
     return step_loss
 
 
-def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
-    """Stage 1 until d >= lambda (or ``ga_max_steps``), then stage 2; see the module docstring.
-    History rows carry ``stage`` ("decouple" / "retain"), ``forget_distance`` and ``lam``."""
+def decouple(original, forget, retain, cfg: RunConfig, progress: bool):
+    """Stage 1 alone: SGD ascent until d >= lambda (or ``ga_max_steps``). Returns the state
+    stage 2 continues from: (student, probe, lambda, how it was set, generator, ops, rows, t0)."""
     u, device = cfg.unlearn, resolve_device(cfg.device)
     student, params, _, gen, ops = _setup(original, cfg, u.ga_params)
     probe = Probe(original, forget, cfg)
@@ -116,25 +118,48 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool):
                steps=u.ga_max_steps, lr=u.ga_lr, warmup=0.0, optimizer=_sgd,
                grad_clip=u.ga_clip, log_every=u.log_every, progress=progress, ascent=True,
                stop=check, t0=t0)
-    ft_steps = u.ft_steps or u.steps
+    return student, probe, lam, how, gen, ops, rows, t0
 
-    def monitor(step: int) -> dict[str, float] | None:
-        if (step + 1) % u.ga_check_every and step != ft_steps - 1:
-            return None
-        return {"forget_distance": probe.distance(student), "lam": lam}
 
-    retain_steps = _task_steps(ops, student, retain, u.batch_size, gen, device)
-    if u.ft_hinge > 0:
-        floor = _probe_task_loss(ops, student, probe.x)
-        retain_steps = _hinged(ops, student, forget, retain, u, floor, gen, device)
-    run("retain", student, trainable(student, "all"), retain_steps, steps=ft_steps,
-        lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
-        progress=progress, stop=monitor, rows=rows, t0=t0)
+def retention_steps(cfg: RunConfig) -> int:
+    """Stage 2 steps: ``ft_steps``, or ``steps`` (Li et al.'s budget) when it is -1."""
+    return cfg.unlearn.steps if cfg.unlearn.ft_steps == -1 else cfg.unlearn.ft_steps
+
+
+def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool, *,
+                 stage2: bool = True):
+    """Stage 1 until d >= lambda (or ``ga_max_steps``), then stage 2 (``retention_steps``;
+    skipped with ``stage2=False`` or ``ft_steps = 0``), then the optional ``dp_sigma`` noise;
+    see the module docstring. History rows carry ``stage`` ("decouple" / "retain"),
+    ``forget_distance`` and ``lam``."""
+    u, device = cfg.unlearn, resolve_device(cfg.device)
+    student, probe, lam, how, gen, ops, rows, t0 = decouple(original, forget, retain, cfg,
+                                                            progress)
+    ft_steps = retention_steps(cfg) if stage2 else 0
+    if ft_steps > 0:
+        def monitor(step: int) -> dict[str, float] | None:
+            if (step + 1) % u.ga_check_every and step != ft_steps - 1:
+                return None
+            return {"forget_distance": probe.distance(student), "lam": lam}
+
+        retain_steps = _task_steps(ops, student, retain, u.batch_size, gen, device)
+        if u.ft_hinge > 0:
+            floor = _probe_task_loss(ops, student, probe.x)
+            retain_steps = _hinged(ops, student, forget, retain, u, floor, gen, device)
+        run("retain", student, trainable(student, "all"), retain_steps, steps=ft_steps,
+            lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
+            progress=progress, stop=monitor, rows=rows, t0=t0)
     if u.dp_sigma > 0:
         perturb(student, u.dp_sigma, torch.Generator().manual_seed(unlearn_seed(cfg) + 77))
     for row in rows:
         row["lam"], row["lambda_source"] = lam, how
     return release(student), rows
+
+
+def varshney2025_stage1(original, forget, retain, cfg: RunConfig, progress: bool):
+    """Stage 1 alone (pure ascent to lambda; the AutoEncoder study's row), then the optional
+    ``dp_sigma`` noise: ``varshney2025`` without retention, whatever ``ft_steps`` says."""
+    return varshney2025(original, forget, retain, cfg, progress, stage2=False)
 
 
 @torch.no_grad()
