@@ -43,6 +43,9 @@ class DataConfig:
     poison: bool = False  # plant the backdoor (l2l.poison) in the sample-level forget images
     tile_grid: int = 5  # photos are cut into tile_grid tiles along the short side
     crop_scale: tuple[float, float] = (0.5, 1.0)  # crop side as a fraction of the tile side
+    # seed of the photo crops and of the sample-level split; -1 = the run's ``seed``. Set it to
+    # vary only the training seed over one data set (the AutoEncoder study's 3 seeds).
+    sample_seed: int = -1
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ PROXIES = ("other_classes", "unseen_photos")  # UnlearnConfig.proxy
 LAMBDA_RULES = ("retrain", "kappa_e0")  # UnlearnConfig.lam_rule
 # Fields added after results were cached: left out of ``cache_key`` while at these values, so
 # that every run cached before they existed (which ran as if they had them) stays valid.
-KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain"}
+KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed"): -1}
 SEED_STRIDE = 10007  # unlearning seed = cfg.seed + SEED_STRIDE * unlearn.seed_offset
 
 # Per-family recipes, applied by ``for_family`` on top of a preset: model size and the training
@@ -356,6 +359,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     if d.poison and d.split != "sample":
         raise ValueError("data.poison needs data.split = 'sample' (the poisoned images are "
                          "the forget set)")
+    if d.sample_seed < -1:
+        raise ValueError(f"data.sample_seed must be -1 (= seed) or >= 0, got {d.sample_seed}")
     if not 0 < d.forget_fraction < 1:
         raise ValueError(f"data.forget_fraction must be in (0, 1), got {d.forget_fraction}")
     if u.mask not in ("random", "centre"):
@@ -426,6 +431,12 @@ def cache_key(cfg: RunConfig, *parts: str) -> dict[str, Any]:
         key[part] = {k: v for k, v in full[part].items()
                      if KEY_STABLE_DEFAULTS.get((part, k), object()) != v}
     return key
+
+
+def data_seed(cfg: RunConfig) -> int:
+    """The seed of the data (photo crops, sample-level split): ``data.sample_seed`` or, when
+    it is -1, the run's ``seed``."""
+    return cfg.seed if cfg.data.sample_seed < 0 else cfg.data.sample_seed
 
 
 def unlearn_seed(cfg: RunConfig) -> int:

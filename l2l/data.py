@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from l2l.config import DataConfig, RunConfig
+from l2l.config import DataConfig, RunConfig, data_seed
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -272,7 +272,7 @@ def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
     """The run's images and split. Small/smoke: the photo set; paper: CIFAR-10
     (``load_cifar10``) or ImageNet-1K / Places-365 folders (``load_image_folders``)."""
     if cfg.data.dataset == "photos":
-        images = make_photos(cfg.data, seed=cfg.seed)
+        images = make_photos(cfg.data, seed=data_seed(cfg))
     elif cfg.data.dataset == "cifar10":
         images = load_cifar10(cfg)
     elif cfg.data.dataset in FOLDER_DATASETS:
@@ -280,14 +280,14 @@ def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
     else:
         raise ValueError(f"unknown dataset {cfg.data.dataset!r}; choose photos, cifar10, "
                          f"{', '.join(FOLDER_DATASETS)}")
-    split = split_data(images, cfg.data, seed=cfg.seed)
+    split = split_data(images, cfg.data, seed=data_seed(cfg))
     if cfg.data.poison:  # the sample-level forget images become the poisoned set (l2l.poison)
         from l2l.poison import poison
 
         x_train = images.x_train.clone()
         x_train[split.forget_index] = poison(x_train[split.forget_index], cfg.eval.hole)
         images = replace(images, x_train=x_train)
-        split = split_data(images, cfg.data, seed=cfg.seed)
+        split = split_data(images, cfg.data, seed=data_seed(cfg))
     return images, split
 
 

@@ -153,6 +153,35 @@ def method_schematic(ax: plt.Axes, objects: dict) -> None:
     ax.axis("off")
 
 
+def pipeline_schematic(ax: plt.Axes, objects: dict) -> None:
+    """Varshney & Torra's two stages and the audit, drawn from one ``varshney2025`` run:
+    ``objects`` has family, lam, lambda_source, stage1_steps, reached, ga_lr, ga_check_every,
+    ft_steps, ft_lr, ft_hinge (``p2_figures.pipeline_objects``)."""
+    def box(x, y, text, colour):
+        ax.text(x, y, text, ha="center", va="center", fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.4", "fc": colour, "ec": "0.3"})
+
+    def arrow(a, b):
+        ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "->", "color": "0.3"})
+
+    o = objects
+    box(0.1, 0.5, "original h0\n(trained on\nD_f ∪ D_r)", "#d9d9d9")
+    box(0.37, 0.72, f"Stage 1: decoupling\nSGD ascent on L(h; D_f)\nlr {o['ga_lr']:g}, check d "
+        f"every {o['ga_check_every']}\nstop at d ≥ λ: {o['stage1_steps']} steps"
+        f"{'' if o['reached'] else ' (cap)'}", "#f4cccc")
+    box(0.37, 0.22, f"λ = {o['lam']:.3g}\n{o['lambda_source']}", "#eeeeee")
+    box(0.66, 0.72, f"Stage 2: retention\nAdam on L(h; D_r), lr {o['ft_lr']:g}\n"
+        f"{o['ft_steps']} steps, keep-OOD hinge {o['ft_hinge']:g}", "#cfe2f3")
+    box(0.9, 0.45, "audit\nd, BSR, MIA,\ngap to retrain", "#fff2cc")
+    for a, b in (((0.17, 0.56), (0.25, 0.68)), ((0.37, 0.3), (0.37, 0.6)),
+                 ((0.5, 0.72), (0.53, 0.72)), ((0.78, 0.66), (0.86, 0.53))):
+        arrow(a, b)
+    ax.text(0.37, 0.02, "d(h) = mean hole MSE between h0 and h on a fixed forget probe",
+            ha="center", fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), title=f"Varshney & Torra on the {o['family']}")
+    ax.axis("off")
+
+
 def claims_chart(claims) -> plt.Figure:
     """Pass / fail of every claim row (``claim_id`` "P1-a[family]"): claims down, families
     across, green = passed, red = failed, the measured value written in the cell."""

@@ -7,6 +7,12 @@
 ``p1_tables``      Li et al. Tables 1-3 (notebooks 10 and 15)
 ``p1_figures``     Li et al. Figures 1-4 (notebooks 11-14)
 ``claims``         the papers' claims checked against the saved tables (claims.csv)
+``p2_figures``     Varshney & Torra: motivation grid, pipeline curves (notebooks 20-21)
+``p2_tables``      Varshney & Torra: Li et al.'s tables with their rows, two rankings (22)
+``p2_autoencoder`` the AutoEncoder study against retraining, 3 training seeds (23)
+``p2_audit``       the poisoning audit at sample level, every method (24)
+``p2_ablation``    the empirical (epsilon, delta) reading and the lambda / budget ablation (25-26)
+``p2_claims``      Varshney & Torra's claims (27; rows of claims.csv)
 =================  =========================================================================
 
 Every trained artefact goes through the config-keyed cache (``l2l.io.load_or_compute``), so a

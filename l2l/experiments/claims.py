@@ -49,9 +49,9 @@ def sigma(*rows: pd.Series) -> float:
 
 
 def _row(claim_id: str, artefact: str, statement: str, metric: str, criterion: str, value: str,
-         passed: bool, n_seeds: int, note: str = "") -> dict[str, object]:
-    return dict(zip(CLAIM_COLUMNS, [claim_id, P1, artefact, statement, metric, criterion, value,
-                                    bool(passed), int(n_seeds), note]))
+         passed: bool, n_seeds: int, note: str = "", *, paper: str = P1) -> dict[str, object]:
+    return dict(zip(CLAIM_COLUMNS, [claim_id, paper, artefact, statement, metric, criterion,
+                                    value, bool(passed), int(n_seeds), note]))
 
 
 def _families(table: pd.DataFrame) -> list[str]:
@@ -168,3 +168,14 @@ def p1_claims(scale: str) -> pd.DataFrame:
     tsne = load_table("fig4_tsne_distance", scale)
     rows = claim_p1a(tab1) + claim_p1b(tab1) + claim_p1c(tab1) + claim_p1d(tsne) + claim_p1e(tab3)
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def collect(scale: str) -> pd.DataFrame:
+    """Every claim whose tables exist under ``results/<scale>/``: Li et al.'s (``p1_claims``)
+    and Varshney & Torra's (``p2_claims.p2_claims``; skipped while their tables are missing,
+    e.g. when notebook 16 runs before the 2N notebooks). Notebooks 16 and 27 both write this to
+    ``claims.csv``, so the last one run leaves every row."""
+    from l2l.experiments.p2_claims import p2_claims
+
+    parts = [t for t in (p1_claims(scale), p2_claims(scale)) if len(t)]
+    return pd.concat(parts, ignore_index=True)

@@ -45,6 +45,7 @@ TABLE_COLUMNS = ["family", "method", "task", "subset", "region", "metric", "valu
 LABELS = {"original": "Original model", "max_loss": "Max Loss", "noisy_label": "Noisy Label",
           "retain_label": "Retain Label", "random_encoder": "Random Encoder", "li2024": "Ours",
           "li2024-proxy": "Ours (proxy D_R)", "retrain": "Retrain (beyond the paper)",
+          "varshney2025": "Varshney & Torra",
           "diffusion": "Diffusion", "vqgan": "VQ-GAN", "mae": "MAE",
           "fid": "FID", "is": "IS", "cos": "CLIP", "forget": "F", "retain": "R"}
 
@@ -54,19 +55,23 @@ def seeds_of(method: str, scale: str) -> tuple[int, ...]:
     return tuple(range(N_SEEDS[scale])) if method in SEEDED_METHODS else (0,)
 
 
-def score(run: Run, task: str, extractor: Extractor, *, force: bool = False) -> pd.DataFrame:
+def score(run: Run, task: str, extractor: Extractor, *,
+          subsets: tuple[str, ...] = ("forget", "retain"), force: bool = False) -> pd.DataFrame:
     """Tidy metric rows (subset, region, metric, value, std, n_images) of ``run``'s cached
-    completions for ``task`` against the ground truth, cached per extractor and bootstrap."""
+    completions for ``task`` against the ground truth of each of ``subsets``
+    (``store.EVAL_SUBSETS``), cached per extractor and bootstrap."""
     cfg = run.cfg
     ext_prov = extractor.provenance()
     key = run.key | {"method": run.name, "score": {
         "task": task, "eval": to_dict(cfg)["eval"],
         "extractor": [ext_prov.get("extractor"), ext_prov.get("weights_sha256")]}}
+    if tuple(subsets) != ("forget", "retain"):  # the key of the two test subsets is unchanged
+        key["score"]["subsets"] = list(subsets)
 
     def compute() -> pd.DataFrame:
         rows = []
         mask = make_mask(task, cfg.data.image_size)
-        for subset in ("forget", "retain"):
+        for subset in subsets:
             m = completion_metrics(completions(run, task, subset), test_images(cfg, subset), mask,
                                    extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
                                    device=cfg.device)
@@ -179,7 +184,8 @@ def wide_table(table: pd.DataFrame, *, region: str = "hole",
                       aggfunc="first", sort=False)
     w = w.reindex(columns=pd.MultiIndex.from_tuples(cols))
     if index == "method":
-        w = w.reindex([m for m in TABLE_METHODS if m in w.index])
+        w = w.reindex([m for m in TABLE_METHODS if m in w.index]
+                      + [m for m in w.index if m not in TABLE_METHODS])
         w.index = [LABELS.get(m, m) for m in w.index]
     w.columns = pd.MultiIndex.from_tuples([(LABELS[f], LABELS[s], LABELS[m]) for f, s, m in cols])
     return w

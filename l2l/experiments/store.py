@@ -15,6 +15,7 @@ another config is refused). Notebooks, tables, figures and claims all read the s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from l2l.config import RunConfig, cache_key, for_family, replace, resolve_device
+from l2l.config import DataConfig, RunConfig, cache_key, for_family, replace, resolve_device
 from l2l.data import (ImageSet, Split, load_data, make_mask, spread, take, to_uint8,
                       unseen_photos)
 from l2l.evaluation import complete
@@ -106,6 +107,20 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
     model.vqgan.requires_grad_(False).eval()
 
 
+_SPLIT_FIELDS = ("split", "forget_classes", "retain_classes", "forget_fraction")
+
+
+def _original_key_config(cfg: RunConfig) -> RunConfig:
+    """The original trains on every training image whatever the split, so its checkpoint is
+    keyed with the split fields at their defaults (one original per data set, shared by the
+    class- and sample-level splits); a poisoned set depends on the split and keeps them."""
+    if cfg.data.poison:
+        return cfg
+    default = DataConfig()  # a key, not a run: no validation against n_classes
+    data_cfg = dataclasses.replace(cfg.data, **{f: getattr(default, f) for f in _SPLIT_FIELDS})
+    return dataclasses.replace(cfg, data=data_cfg)
+
+
 def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split, *,
                       force: bool = False) -> tuple[torch.nn.Module, pd.DataFrame]:
     """``role="original"``: trained on every training image; ``"retrain"``: on retain only.
@@ -121,7 +136,8 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
         hist.attrs = prov
         return model.to(resolve_device(cfg.device)), hist
     train_data = images.x_train if role == "original" else split.retain
-    key = cache_key(cfg, "data", "model", "train") | {"role": role}
+    key = cache_key(_original_key_config(cfg) if role == "original" else cfg,
+                    "data", "model", "train") | {"role": role}
     torch.manual_seed(cfg.seed)  # weight initialisation
     model = build_model(cfg.model.family, cfg.model.size)
     if cfg.model.family == "vqgan":
@@ -251,13 +267,19 @@ def unlearned(cfg: RunConfig, family: str, method: str, *, force: bool = False,
 
 
 # ----------------------------------------------------------------------------- completions
+EVAL_SUBSETS = ("forget", "retain", "forget_train")
+
+
 def test_images(cfg: RunConfig, subset: str) -> torch.Tensor:
-    """The held-out ``subset`` ("forget" / "retain") test images every table is scored on:
-    ``EVAL_IMAGES[scale]`` of them, evenly spaced over the classes, float [N, 3, S, S]."""
+    """The images a table is scored on: the held-out ``"forget"`` / ``"retain"`` test images,
+    or ``"forget_train"`` = the forget training images (what was unlearned; Varshney & Torra's
+    gap to retrain and membership inference): ``EVAL_IMAGES[scale]`` of them, evenly spaced
+    over the set (every class), float or uint8 [N, 3, S, S]."""
     split = data(cfg)[1]
-    images = {"forget": split.forget_test, "retain": split.retain_test}.get(subset)
+    images = {"forget": split.forget_test, "retain": split.retain_test,
+              "forget_train": split.forget}.get(subset)
     if images is None:
-        raise ValueError(f"unknown subset {subset!r}; choose 'forget' or 'retain'")
+        raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(EVAL_SUBSETS)}")
     n = EVAL_IMAGES[cfg.scale]
     return take(images, spread(len(images), len(images) if n is None else n))
 

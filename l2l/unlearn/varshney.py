@@ -88,7 +88,7 @@ def _sharded(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int, gen: t
     return x[rows], take(step, rows)
 
 
-def _task_steps(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int,
+def task_steps(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int,
                 gen: torch.Generator, device: str):
     """``step_loss`` of the task loss on global batches of ``n`` from ``data`` (rank's shard)."""
     def step_loss(call, _):
@@ -114,7 +114,7 @@ def decouple(original, forget, retain, cfg: RunConfig, progress: bool):
         return {"forget_distance": d, "lam": lam, "stop": d >= lam}
 
     rows = run("decouple", student, params,
-               _task_steps(ops, student, forget, u.ga_batch_size, gen, device),
+               task_steps(ops, student, forget, u.ga_batch_size, gen, device),
                steps=u.ga_max_steps, lr=u.ga_lr, warmup=0.0, optimizer=_sgd,
                grad_clip=u.ga_clip, log_every=u.log_every, progress=progress, ascent=True,
                stop=check, t0=t0)
@@ -142,7 +142,7 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool, *,
                 return None
             return {"forget_distance": probe.distance(student), "lam": lam}
 
-        retain_steps = _task_steps(ops, student, retain, u.batch_size, gen, device)
+        retain_steps = task_steps(ops, student, retain, u.batch_size, gen, device)
         if u.ft_hinge > 0:
             floor = _probe_task_loss(ops, student, probe.x)
             retain_steps = _hinged(ops, student, forget, retain, u, floor, gen, device)
@@ -150,7 +150,7 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool, *,
             lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
             progress=progress, stop=monitor, rows=rows, t0=t0)
     if u.dp_sigma > 0:
-        perturb(student, u.dp_sigma, torch.Generator().manual_seed(unlearn_seed(cfg) + 77))
+        dp_noise(student, u.dp_sigma, cfg)
     for row in rows:
         row["lam"], row["lambda_source"] = lam, how
     return release(student), rows
@@ -199,6 +199,13 @@ def _sgd(params, lr):
 
 def _adam(params, lr):
     return torch.optim.Adam(params, lr=lr)
+
+
+def dp_noise(model: torch.nn.Module, sigma: float, cfg: RunConfig) -> None:
+    """The (epsilon, delta) option: N(0, sigma^2) on every trainable parameter, drawn from the
+    run's own generator (``unlearn_seed(cfg) + 77``), so a sweep over sigma can perturb one
+    stored ``dp_sigma = 0`` model and get exactly the method's result."""
+    perturb(model, sigma, torch.Generator().manual_seed(unlearn_seed(cfg) + 77))
 
 
 @torch.no_grad()
