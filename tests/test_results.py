@@ -158,6 +158,23 @@ def test_claim_rows_recomputed_from_the_committed_tables_equal_the_committed_row
     for name in ("tab1_main_8x8", "tab3_alpha", "fig4_tsne_distance"):
         _table_plain(name)  # skip when a source is missing
     monkeypatch.setenv("L2L_OUTPUT_ROOT", str(SMALL.parents[1]))  # read the committed tables
-    fresh = claims.p1_claims("small")
+    fresh = claims.collect("small")  # P1 rows, and P2 rows where the 2N tables are committed
     assert list(fresh.columns) == claims.CLAIM_COLUMNS == list(committed.columns)
     pd.testing.assert_frame_equal(fresh.astype(str), committed.astype(str))
+
+
+def test_every_autoencoder_study_row_has_three_training_seeds():
+    t = _table_plain("p2_autoencoder")
+    counts = t.groupby(["split", "method", "subset", "metric"])["seed"].nunique()
+    assert (counts == 3).all() and len(counts) > 0
+    assert set(t["split"]) == {"class_1", "class_5", "sample_10"}
+    assert t.loc[t["method"] == "retrain", "gap"].abs().max() == 0
+
+
+def test_poisoning_audit_has_every_method_and_three_seeds():
+    t = _table_plain("p2_poisoning_audit")
+    assert set(t["method"]) >= {"original", "retrain", "finetune", "max_loss", "noisy_label",
+                                "retain_label", "random_encoder", "li2024", "varshney2025",
+                                "varshney2025-stage1"}
+    assert (t.groupby("model")["seed"].nunique() == 3).all()
+    assert set(t.loc[t["method"] == "varshney2025", "lam_rule"]) == {"retrain", "kappa_e0"}
