@@ -32,6 +32,7 @@ import torch
 from l2l.config import RunConfig, for_family, replace, resolve_device, unlearn_seed
 from l2l.experiments.audit import REGENERATION_STEPS, privacy_rows
 from l2l.experiments.p2_autoencoder import seed_config
+from l2l.data import take_spread
 from l2l.experiments.store import data, unlearned
 from l2l.io import load_or_compute
 from l2l.privacy import backdoor_success_rate
@@ -100,8 +101,7 @@ def audit_row(r, cfg: RunConfig) -> dict[str, Any]:
     """The audit numbers of one stored run on its poisoned split (cached with the run)."""
     rcfg = r.cfg
     _, split = data(rcfg)
-    clean = split.retain_test[torch.linspace(0, len(split.retain_test) - 1,
-                                             min(EVAL_IMAGES, len(split.retain_test))).long()]
+    clean = take_spread(split.retain_test, min(EVAL_IMAGES, len(split.retain_test)))
     k = REGENERATION_STEPS[cfg.scale]
     key = r.key | {"method": r.name, "audit": {
         "clean_ft_steps": k, "relearn": [RELEARN_IMAGES[cfg.scale], RELEARN_MAX_STEPS[cfg.scale],
