@@ -27,7 +27,7 @@ from l2l.config import FAMILIES, RunConfig, for_family, preset, replace
 from l2l.data import load_data
 from l2l.evaluation import hole_mse_table
 from l2l.experiments import retain_set, trained_generator, unlearned, varshney_calibrated
-from l2l.io import save_table
+from l2l.io import load_or_compute_tables, save_table
 from l2l.unlearn import METHODS, unlearn
 
 DEFAULT_METHODS = METHODS
@@ -44,11 +44,11 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
     ``varshney2025`` gets the retrain-calibrated threshold when ``retrain`` is among the
     methods: lambda = d(original, retrain) on the forget probe (spec paper2 Sec. 4.3).
 
-    Returns ``{"table", "provenance", "models", "histories"}``; models and histories are keyed
-    by (family, method).
+    Returns ``{"table", "provenance", "models", "histories", "keys"}``; models, histories and
+    (with ``fresh=False``) the models' run-store keys are keyed by (family, method).
     """
     methods = tuple(sorted(methods, key=lambda m: m != "retrain"))
-    rows, models, histories = [], {}, {}
+    rows, models, histories, keys = [], {}, {}, {}
     for family in families:
         fcfg = for_family(cfg, family)
         images, split = load_data(fcfg)
@@ -57,6 +57,7 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
             if not fresh:  # in the store "original" is the trained model: no cost row
                 run = unlearned(cfg, family, method)
                 models[family, method], histories[family, method] = run.model, run.history
+                keys[family, method] = run.key | {"method": run.name}
                 if method != "original":
                     rows.append({"family": family, "method": method,
                                  "steps": _steps(run.history), "wall_s": run.wall_s})
@@ -88,7 +89,8 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
                          f"of {cfg.unlearn.probe_size} images)",
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "device": cfg.device, "seed": cfg.seed}
-    return {"table": df, "provenance": prov, "models": models, "histories": histories}
+    return {"table": df, "provenance": prov, "models": models, "histories": histories,
+            "keys": keys if not fresh else None}
 
 
 def _steps(hist: pd.DataFrame) -> int:
@@ -122,19 +124,33 @@ GAP_MODELS = ("original", "retrain", "li2024", "varshney2025")
 
 
 def forgetting_gap(models: dict[tuple[str, str], torch.nn.Module], cfg: RunConfig, *,
-                   families: tuple[str, ...] = FAMILIES) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   families: tuple[str, ...] = FAMILIES,
+                   keys: dict[tuple[str, str], dict[str, Any]] | None = None
+                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Notebook 02's "does anything measurable get forgotten?" table: hole MSE on forget
     training, forget test and retain test images (``evaluation.hole_mse_table``) of the original,
     the retrain reference, Li et al. and Varshney & Torra, per family (``run_cost``'s models).
 
+    ``keys`` (``run_cost(fresh=False)["keys"]``: the run-store keys of the models) caches the
+    table with them, so a warm rerun reads it; without keys it is always computed.
+
     Returns (table with a ``family`` column, sidecar provenance)."""
-    images, split = load_data(cfg)
-    parts = [hole_mse_table({m: models[family, m] for m in GAP_MODELS}, split,
-                            for_family(cfg, family)).assign(family=family) for family in families]
-    prov = {"extractor": "none (pixel-space hole MSE)", "metric": "hole MSE, [0, 1] pixels",
-            "hole": cfg.eval.hole, "n_images": "500 of each subset, evenly spaced (all when fewer)",
-            "seed": cfg.seed}
-    return pd.concat(parts, ignore_index=True), prov
+    def compute() -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        images, split = load_data(cfg)
+        parts = [hole_mse_table({m: models[family, m] for m in GAP_MODELS}, split,
+                                for_family(cfg, family)).assign(family=family)
+                 for family in families]
+        prov = {"extractor": "none (pixel-space hole MSE)", "metric": "hole MSE, [0, 1] pixels",
+                "hole": cfg.eval.hole, "n_images": "500 of each subset, evenly spaced (all when "
+                "fewer)", "seed": cfg.seed}
+        return {"gap": pd.concat(parts, ignore_index=True)}, prov
+
+    if keys is None:
+        tables, prov = compute()
+    else:
+        key = {"forgetting_gap": [keys[f, m] for f in families for m in GAP_MODELS]}
+        tables, prov = load_or_compute_tables(key, compute, scale=cfg.scale)
+    return tables["gap"], prov
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -142,13 +142,17 @@ def _save(path: Path, value: Any) -> None:
         atomic_write(path, lambda p: value.to_csv(p, index=False))
     elif path.suffix == ".pt":
         atomic_write(path, lambda p: torch.save(value, p))
+    elif path.suffix == ".json":
+        atomic_write(path, lambda p: p.write_text(json.dumps(value, indent=1, default=str)))
     else:
-        raise ValueError(f"cache files must end in .pt or .csv, got {path.name}")
+        raise ValueError(f"cache files must end in .pt, .csv or .json, got {path.name}")
 
 
 def _load(path: Path) -> Any:
     if path.suffix == ".csv":
         return pd.read_csv(path)
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign file
@@ -174,6 +178,30 @@ def load_or_compute(
     value = compute()
     _save(path, value)
     return value
+
+
+def load_or_compute_tables(
+    key: dict[str, Any], compute: Callable[[], tuple[dict[str, pd.DataFrame | None], dict[str, Any]]],
+    *, scale: str, force: bool = False
+) -> tuple[dict[str, pd.DataFrame | None], dict[str, Any]]:
+    """Several tables computed together, and their provenance, cached as one entry.
+
+    ``compute() -> ({name: DataFrame or None}, provenance dict)``. Each table is stored as
+    ``<name>.csv`` and the provenance (with which tables exist) as ``tables.json``, written
+    last, so an interrupted entry is recomputed. What is returned is always what a reload
+    gives (the tables read back from their CSV), so a cold and a warm run return the same.
+    """
+    entry = cache_entry(key, scale)
+    index = entry / "tables.json"
+    if force or not index.exists():
+        tables, prov = compute()
+        for name, table in tables.items():
+            if table is not None:
+                _save(entry / f"{name}.csv", table)
+        _save(index, {"tables": {n: t is not None for n, t in tables.items()}, "provenance": prov})
+    info = _load(index)
+    return ({n: (_load(entry / f"{n}.csv") if present else None)
+             for n, present in info["tables"].items()}, info["provenance"])
 
 
 def checkpoint_dict(model: torch.nn.Module, cfg: RunConfig, *, step: int) -> dict[str, Any]:

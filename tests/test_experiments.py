@@ -26,6 +26,21 @@ def test_run_generators_table_shape():
     assert out["samples"]["centre_half forget"].shape[:2] == (4, cfg.eval.n_samples_figure)
 
 
+def test_run_generators_second_call_reads_its_scores(monkeypatch):
+    import pandas as pd
+    import pytest
+
+    from l2l.experiments import harness
+
+    cfg = config.preset("smoke")
+    out = experiments.run_generators(cfg, families=("autoencoder",))
+    monkeypatch.setattr(harness, "completion_table",
+                        lambda *a, **k: pytest.fail("a warm rerun scored the models again"))
+    again = experiments.run_generators(cfg, families=("autoencoder",))
+    pd.testing.assert_frame_equal(out["table"], again["table"])
+    assert again["provenance"] == out["provenance"]
+
+
 def test_selectivity_ratios():
     import pandas as pd
 

@@ -6,7 +6,8 @@ import torch
 
 from l2l.config import cache_key, preset
 from l2l.io import (CacheMismatchError, CheckpointError, cache_entry, load_checkpoint,
-                    load_or_compute, load_table, save_checkpoint, save_table)
+                    load_or_compute, load_or_compute_tables, load_table, save_checkpoint,
+                    save_table)
 
 
 def test_save_table_writes_csv_and_sidecar(smoke_cfg):
@@ -76,3 +77,25 @@ def test_bad_checkpoints(tmp_path):
     (tmp_path / "cut.pt").write_bytes(b"\x80\x02garbage")
     with pytest.raises(CheckpointError, match="cannot read"):
         load_checkpoint(tmp_path / "cut.pt")
+
+
+def test_load_or_compute_tables_computes_once_and_returns_what_a_reload_gives():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return ({"a": pd.DataFrame({"x": [0.1, 1 / 3], "ok": [True, False], "s": ["u", "v"]}),
+                 "none": None}, {"extractor": "test", "n": 2, "t": (1, 2)})
+
+    key = {"scale": "smoke", "seed": 0, "what": "tables"}
+    first, prov = load_or_compute_tables(key, compute, scale="smoke")
+    again, prov2 = load_or_compute_tables(key, compute, scale="smoke")
+    assert len(calls) == 1 and first["none"] is None and again["none"] is None
+    pd.testing.assert_frame_equal(first["a"], again["a"])
+    assert again["a"]["x"].tolist() == [0.1, 1 / 3]  # floats survive the CSV exactly
+    assert prov == prov2 == {"extractor": "test", "n": 2, "t": [1, 2]}
+    load_or_compute_tables(key, compute, scale="smoke", force=True)
+    assert len(calls) == 2
+    (cache_entry(key, "smoke") / "tables.json").unlink()  # an interrupted entry is recomputed
+    load_or_compute_tables(key, compute, scale="smoke")
+    assert len(calls) == 3

@@ -7,10 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from l2l.config import FAMILIES, FAMILY_RECIPES, RunConfig, for_family
+from l2l.config import FAMILIES, FAMILY_RECIPES, RunConfig, for_family, to_dict
 from l2l.data import load_data
 from l2l.evaluation import completion_table, sample_panel
 from l2l.experiments.store import feature_extractor, trained_generator, unlearned_model
+from l2l.io import load_or_compute_tables
 
 
 def run_quickstart(cfg: RunConfig, *, force: bool = False) -> dict[str, Any]:
@@ -59,17 +60,28 @@ def run_generators(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
                                                                  force=force)
         for name, h in ((family, hist), (f"{family} retrain", rhist)):
             times[name] = float(h["time_s"].iloc[-1]) if len(h) else time.perf_counter() - start
-    tables, samples, prov = [], {}, {}
+    recipes = {f: FAMILY_RECIPES[cfg.scale][f] for f in families}
+
+    def compute() -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        tables, prov = [], {}
+        for mask_name in GENERATOR_MASKS:
+            models = {"mean fill": "mean fill", "noise fill": "noise fill"} | originals
+            if mask_name == cfg.eval.hole:
+                models |= retrains
+            table, prov = completion_table(models, split, net, cfg, mask_name=mask_name)
+            table["train_time_s"] = [times.get(m, float("nan")) for m in table["model"]]
+            tables.append(table)
+        prov = prov | {"mask": list(GENERATOR_MASKS), "train_time": "wall time of the model's "
+                       "training loop when it was trained (cached), 2 CPU cores at small scale",
+                       "recipes": recipes}
+        return {"table": pd.concat(tables, ignore_index=True)}, prov
+
+    # the scores are cached with the config and recipes they came from: a warm rerun loads them
+    key = {"generators": to_dict(cfg), "families": list(families), "recipes": recipes,
+           "masks": list(GENERATOR_MASKS)}
+    tables, prov = load_or_compute_tables(key, compute, scale=cfg.scale, force=force)
+    samples = {}
     for mask_name in GENERATOR_MASKS:
-        models = {"mean fill": "mean fill", "noise fill": "noise fill"} | originals
-        if mask_name == cfg.eval.hole:
-            models |= retrains
-        table, prov = completion_table(models, split, net, cfg, mask_name=mask_name)
-        table["train_time_s"] = [times.get(m, float("nan")) for m in table["model"]]
-        tables.append(table)
         panel = sample_panel(originals, split, cfg, mask_name=mask_name)
         samples |= {f"{mask_name} {subset}": p for subset, p in panel.items()}
-    prov = prov | {"mask": list(GENERATOR_MASKS), "train_time": "wall time of the model's "
-                   "training loop when it was trained (cached), 2 CPU cores at small scale",
-                   "recipes": {f: FAMILY_RECIPES[cfg.scale][f] for f in families}}
-    return {"table": pd.concat(tables, ignore_index=True), "provenance": prov, "samples": samples}
+    return {"table": tables["table"], "provenance": prov, "samples": samples}
