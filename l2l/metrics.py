@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from cleanfid.fid import fid_from_feats, frechet_distance
 from scipy.special import rel_entr
 
 from l2l.config import resolve_device
@@ -68,6 +67,8 @@ def fid_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
         raise ValueError(f"need [N, D] and [M, D] features, got {a.shape} and {b.shape}")
     if min(len(a), len(b)) < 2:
         raise ValueError("FID needs at least two samples per set")
+    from cleanfid.fid import fid_from_feats  # imports torchvision: only when needed
+
     return _quiet_sqrtm(fid_from_feats, a, b)
 
 
@@ -78,6 +79,8 @@ def frechet_gaussian(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     Args:
         mu1, mu2: means float [D]. sigma1, sigma2: covariances float [D, D] (PSD).
     """
+    from cleanfid.fid import frechet_distance
+
     args = (np.asarray(v, np.float64) for v in (mu1, sigma1, mu2, sigma2))
     return _quiet_sqrtm(frechet_distance, *args)
 

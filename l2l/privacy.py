@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.manifold import TSNE
-from sklearn.metrics import roc_auc_score
 
 from l2l.config import RunConfig
 from l2l.data import make_mask, take
@@ -33,6 +31,8 @@ def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
         raise ValueError("both score sets need at least one value")
     if not (np.isfinite(pos).all() and np.isfinite(neg).all()):
         raise ValueError("scores must be finite")
+    from sklearn.metrics import roc_auc_score  # scikit-learn loads in ~2 s: only when needed
+
     labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     return float(roc_auc_score(labels, np.r_[pos, neg]))
 
@@ -137,6 +137,8 @@ def tsne_embed(features: np.ndarray, perplexity: float = 20.0, seed: int = 0, *,
     f = np.asarray(features, np.float64)
     if f.ndim != 2 or len(f) <= perplexity:
         raise ValueError(f"need features [N, D] with N > perplexity, got {f.shape}, {perplexity}")
+    from sklearn.manifold import TSNE
+
     tsne = TSNE(n_components=2, perplexity=perplexity, early_exaggeration=early_exaggeration,
                 learning_rate=learning_rate, max_iter=max_iter, init="random",
                 random_state=seed)

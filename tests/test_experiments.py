@@ -41,6 +41,23 @@ def test_run_generators_second_call_reads_its_scores(monkeypatch):
     assert again["provenance"] == out["provenance"]
 
 
+def test_run_quickstart_second_call_reads_its_scores(monkeypatch):
+    import pandas as pd
+    import pytest
+
+    from l2l.experiments import harness
+
+    cfg = config.preset("smoke")
+    out = experiments.run_quickstart(cfg)
+    monkeypatch.setattr(harness, "completion_table",
+                        lambda *a, **k: pytest.fail("a warm rerun scored the models again"))
+    again = experiments.run_quickstart(cfg)
+    pd.testing.assert_frame_equal(out["table"], again["table"])
+    assert again["provenance"] == out["provenance"]
+    assert list(again["table"]["model"]) == ["mean fill", "noise fill", "original", "retrain",
+                                             "unlearned"]
+
+
 def test_selectivity_ratios():
     import pandas as pd
 
