@@ -161,6 +161,15 @@ def test_complete_keeps_known_region_and_range(smoke: MAE) -> None:
     assert torch.equal(smoke.complete(x, smoke.patch_mask(hole)), out)
 
 
+def test_one_mask_for_the_batch_completes_every_image_alike(smoke: MAE) -> None:
+    # a [1, 1, H, W] mask once completed a batch with other images' patches (the Varshney &
+    # Torra probe passed one): it must equal the per-image mask, and a wrong batch must fail
+    x = images(b=4)
+    assert torch.equal(smoke.complete(x, centre_hole(b=1)), smoke.complete(x, centre_hole(b=4)))
+    with pytest.raises(ValueError, match="mask batch 2 does not match the image batch 4"):
+        smoke.complete(x, centre_hole(b=2))
+
+
 def test_training_loss_decreases_when_overfitting() -> None:
     torch.manual_seed(0)
     model = build_mae("smoke")

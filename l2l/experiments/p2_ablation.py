@@ -87,7 +87,8 @@ def epsilon_delta(cfg: RunConfig, *, sigmas: tuple[float, ...] = DP_SIGMAS,
                      "forget_gap": m["forget"] - ref["forget"],
                      "retain_gap": m["retain"] - ref["retain"],
                      "retrain_forget_mse": ref["forget"], "retrain_retain_mse": ref["retain"]})
-    prov = {"family": family, "method": "varshney2025 (lam_rule retrain), then N(0, sigma^2) on "
+    prov = {"extractor": "none (hole MSE only)", "family": family,
+            "method": "varshney2025 (lam_rule retrain), then N(0, sigma^2) on "
             "every parameter", "task": FIG_TASK, "delta": DELTA,
             "sensitivity": "measured ||theta_unlearned - theta_retrain||_2 (sigma = 0)",
             "epsilon": "Gaussian mechanism, Dwork & Roth Thm A.1: epsilon = Delta sqrt(2 ln(1.25 "
@@ -121,7 +122,8 @@ def ablation(cfg: RunConfig, *, families: tuple[str, ...] = ABLATION_FAMILIES,
                              "forget_mse": fm, "forget_gap": fm - ref,
                              "retain_mse": _mse(run, run.cfg, "retain"),
                              "wall_s": run.wall_s})
-    prov = {"families": list(families), "knobs": {k: list(v) for k, v in knobs.items()},
+    prov = {"extractor": "none (hole MSE only)", "families": list(families),
+            "knobs": {k: list(v) for k, v in knobs.items()},
             "defaults": "the small preset (lam_rule retrain, k = 10, 450 stage-2 steps, hinge 1); "
                         "kappa is swept with lam_rule kappa_e0",
             "task": FIG_TASK, "paper_value": "not available"}

@@ -138,7 +138,8 @@ def poisoning_audit(cfg: RunConfig, *, variants=AUDIT_VARIANTS,
                          "lam_rule": extra.get("lam_rule", "retrain") if "varshney" in method
                          else "", "seed": seed, "lam": float(lam)} | audit_row(r, cfg))
     base = for_family(cfg, "autoencoder")
-    prov = {"family": "autoencoder", "split": "sample", "forget_fraction":
+    prov = {"extractor": "none (BSR, hole MSE, MIA AUC)", "family": "autoencoder",
+            "split": "sample", "forget_fraction":
             base.data.forget_fraction, "poison": "l2l.poison (corner checkerboard -> magenta "
                                                  "hole), the sample-level forget images",
             "training_seeds": list(seeds), "data_seed": cfg.seed,

@@ -372,13 +372,18 @@ class MAE(nn.Module):
 
         Args:
             x: float [B, 3, H, W] in [0, 1].
-            mask: pixel mask float [B, 1, H, W] (1 = hole) or bool patch mask [B, L].
+            mask: pixel mask float [B, 1, H, W] (1 = hole) or bool patch mask [B, L]; a batch
+                of one is used for every image.
             generator: unused (MAE completion is deterministic); kept for the shared interface.
 
         Returns:
             float [B, 3, H, W] in [0, 1]; pixels outside the hole equal ``x`` exactly.
         """
         del generator
+        if len(mask) != len(x):  # one mask for the whole batch, or one per image
+            if len(mask) != 1:
+                raise ValueError(f"mask batch {len(mask)} does not match the image batch {len(x)}")
+            mask = mask.expand(len(x), *mask.shape[1:])
         patches = self._as_patch_mask(mask)
         if mask.ndim == 4:
             hole = mask > 0.5
