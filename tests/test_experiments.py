@@ -99,3 +99,38 @@ def test_hole_mse_table_rows_and_subsets():
     expected = hole_mse(mean_fill(x, mask.expand(10, 1, -1, -1)), x, mask).mean().item()
     assert abs(t.set_index("model").loc["mean fill", "forget_test_mse_hole"] - expected) < 1e-7
     assert (t.set_index("model").loc["noise fill"] > t.set_index("model").loc["mean fill"]).all()
+
+
+def test_audit_keys_are_the_keys_the_run_store_wrote_the_models_under(smoke_cfg):
+    from l2l.config import config_hash, for_family
+    from l2l.io import cache_dir
+
+    cfg = for_family(smoke_cfg, "autoencoder")
+    images, split = experiments.load_data(cfg)
+    models, keys = experiments.audit_runs(cfg, images, split)
+    assert list(keys) == list(models) == ["original", "retrain", *experiments.AUDIT_METHODS]
+    files = {"original": "original.pt", "retrain": "retrain.pt"}
+    for name, key in keys.items():
+        entry = cache_dir(cfg.scale) / config_hash(key)
+        assert (entry / files.get(name, f"unlearned_{name}.pt")).is_file(), name
+    assert keys["varshney2025"]["unlearn"]["lam"] > 0  # the calibrated lambda is in the key
+
+
+def test_audit_tables_are_recomputed_when_an_audited_model_is_rekeyed(smoke_cfg, monkeypatch):
+    import pandas as pd
+
+    from l2l.experiments import audit
+
+    model_key = {"lam": 0.1}
+    calls = []
+    monkeypatch.setattr(audit, "audit_runs",
+                        lambda *a, **k: ({}, {"varshney2025": dict(model_key)}))
+    monkeypatch.setattr(audit, "_audit_tables", lambda *a: (
+        calls.append(1) or ({"privacy": pd.DataFrame({"mia_auc": [0.5]})}, {"seed": 0})))
+    first = audit.run_audit(smoke_cfg)
+    audit.run_audit(smoke_cfg)
+    assert len(calls) == 1  # the second call read the cached tables
+    model_key["lam"] = 0.2
+    again = audit.run_audit(smoke_cfg)
+    assert len(calls) == 2
+    pd.testing.assert_frame_equal(first["privacy"], again["privacy"])

@@ -21,20 +21,20 @@ rerun only recomputes what its config changed.
 
 from l2l.data import load_data
 from l2l.experiments.audit import (AUDIT_FAMILIES, AUDIT_METHODS, EXTRACTOR_CHECK_IMAGES,
-                                   REGENERATION_STEPS, TSNE_POINTS, audit_models, backdoor_panel,
-                                   backdoor_rows, extractor_check, privacy_rows, run_audit,
-                                   tsne_points)
+                                   REGENERATION_STEPS, TSNE_POINTS, audit_models, audit_runs,
+                                   backdoor_panel, backdoor_rows, extractor_check, privacy_rows,
+                                   run_audit, tsne_points)
 from l2l.experiments.harness import GENERATOR_MASKS, run_generators, run_quickstart
 from l2l.experiments.store import (Run, completions, data, domain_classifier, feature_extractor,
                                    frozen_tokenizer, retain_set, run_config, test_images,
-                                   trained_generator, unlearned, unlearned_model,
-                                   varshney_calibrated)
+                                   trained_generator, trained_key, unlearned, unlearned_key,
+                                   unlearned_model, varshney_calibrated)
 
 __all__ = [
     "AUDIT_FAMILIES", "AUDIT_METHODS", "EXTRACTOR_CHECK_IMAGES", "GENERATOR_MASKS",
-    "REGENERATION_STEPS", "TSNE_POINTS", "Run", "audit_models", "backdoor_panel", "backdoor_rows",
-    "completions", "data", "domain_classifier", "extractor_check", "feature_extractor",
-    "frozen_tokenizer", "load_data", "privacy_rows", "retain_set", "run_audit", "run_config",
-    "run_generators", "run_quickstart", "test_images", "trained_generator", "tsne_points",
-    "unlearned", "unlearned_model", "varshney_calibrated",
+    "REGENERATION_STEPS", "TSNE_POINTS", "Run", "audit_models", "audit_runs", "backdoor_panel",
+    "backdoor_rows", "completions", "data", "domain_classifier", "extractor_check",
+    "feature_extractor", "frozen_tokenizer", "load_data", "privacy_rows", "retain_set", "run_audit", "run_config",
+    "run_generators", "run_quickstart", "test_images", "trained_generator", "trained_key",
+    "tsne_points", "unlearned", "unlearned_key", "unlearned_model", "varshney_calibrated",
 ]

@@ -12,8 +12,8 @@ from l2l.config import FAMILY_RECIPES, RunConfig, for_family, replace, to_dict
 from l2l.data import ImageSet, Split, load_data, make_mask, masked_input, take, take_spread, to_uint8
 from l2l.evaluation import complete, evaluate, gap_to_retrain
 from l2l.extractors import Extractor, find_inception_weights, get_extractor
-from l2l.experiments.store import (feature_extractor, trained_generator, unlearned_model,
-                                   varshney_calibrated)
+from l2l.experiments.store import (feature_extractor, trained_generator, trained_key,
+                                   unlearned_key, unlearned_model, varshney_calibrated)
 from l2l.io import load_or_compute_tables
 from l2l.metrics import fid_from_features, hole_crop
 from l2l.poison import add_trigger
@@ -29,17 +29,26 @@ TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50}  # per group (Li et al.: 50
 EXTRACTOR_CHECK_IMAGES = {"smoke": 0, "small": 200, "paper": 0}
 
 
+def audit_runs(cfg: RunConfig, images: ImageSet, split: Split, *, force: bool = False
+               ) -> tuple[dict[str, torch.nn.Module], dict[str, dict[str, Any]]]:
+    """original, retrain and each of ``AUDIT_METHODS`` unlearned from the original (cached), and
+    each model's run-store key (what a table computed from them is keyed by)."""
+    models, keys = {}, {}
+    for role in ("original", "retrain"):
+        models[role], _ = trained_generator(cfg, role, images, split, force=force)
+        keys[role] = trained_key(cfg, role)
+    for method in AUDIT_METHODS:
+        mcfg = (varshney_calibrated(cfg, models["original"], models["retrain"], split.forget)
+                if method == "varshney2025" else replace(cfg, method=method))
+        models[method], _ = unlearned_model(mcfg, models["original"], split, force=force)
+        keys[method] = unlearned_key(mcfg)
+    return models, keys
+
+
 def audit_models(cfg: RunConfig, images: ImageSet, split: Split, *,
                  force: bool = False) -> dict[str, torch.nn.Module]:
     """original, retrain and each of ``AUDIT_METHODS`` unlearned from the original (cached)."""
-    original, _ = trained_generator(cfg, "original", images, split, force=force)
-    retrain, _ = trained_generator(cfg, "retrain", images, split, force=force)
-    models = {"original": original, "retrain": retrain}
-    for method in AUDIT_METHODS:
-        mcfg = (varshney_calibrated(cfg, original, retrain, split.forget)
-                if method == "varshney2025" else replace(cfg, method=method))
-        models[method], _ = unlearned_model(mcfg, original, split, force=force)
-    return models
+    return audit_runs(cfg, images, split, force=force)[0]
 
 
 def privacy_rows(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfig, *,
@@ -60,16 +69,19 @@ def privacy_rows(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfi
     return pd.DataFrame(rows)
 
 
-def backdoor_rows(cfg: RunConfig, *, force: bool = False,
-                  max_images: int = 500) -> tuple[pd.DataFrame, dict[str, torch.nn.Module]]:
+def backdoor_rows(cfg: RunConfig, *, force: bool = False, max_images: int = 500,
+                  models: dict[str, torch.nn.Module] | None = None
+                  ) -> tuple[pd.DataFrame, dict[str, torch.nn.Module]]:
     """The backdoor audit (spec paper2 Sec. 4.8) on a sample-level split whose forget images
     are poisoned (``data.poison``): BSR on triggered held-out images for the poisoned original,
     the clean retrain, each unlearned model, and again after ``REGENERATION_STEPS`` of plain
     fine-tuning on clean retain data (does the backdoor come back?), next to clean retain hole
-    MSE and the membership-inference AUC of the poisoned images."""
+    MSE and the membership-inference AUC of the poisoned images. ``models``: the poisoned
+    ``audit_models`` when already loaded."""
     pcfg = replace(cfg, split="sample", poison=True)
     images, split = load_data(pcfg)
-    models = audit_models(pcfg, images, split, force=force)
+    if models is None:
+        models = audit_models(pcfg, images, split, force=force)
     clean = take_spread(split.retain_test, max_images)
     regen = replace(pcfg, method="finetune", unlearn__steps=REGENERATION_STEPS[cfg.scale])
     rows = []
@@ -148,8 +160,9 @@ def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
     None, with the reason in ``provenance["check"]``).
 
     The tables and their provenance are cached together (``io.load_or_compute_tables``), keyed
-    by the config, the families' recipes, the audit constants and the Inception weights found
-    (their sha256, or none), so a warm rerun only loads the backdoor models for the figure.
+    by the run-store keys of every audited model (so a re-keyed model, e.g. a new lambda,
+    recomputes them), the config, the audit constants and the Inception weights found (their
+    sha256, or none); a warm rerun loads the models and reads the tables.
 
     Returns a dict of DataFrames, ``provenance`` (one sidecar dict per table) and
     ``backdoor_models``.
@@ -158,34 +171,40 @@ def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
         inception_sha = find_inception_weights(cfg)[1] if EXTRACTOR_CHECK_IMAGES[cfg.scale] else None
     except FileNotFoundError:
         inception_sha = "not found"
+    images, split = load_data(cfg)
+    runs = {f: audit_runs(for_family(cfg, f), images, split, force=force) for f in families}
+    pcfg = replace(for_family(cfg, "autoencoder"), split="sample", poison=True)
+    backdoor_models, backdoor_keys = audit_runs(pcfg, *load_data(pcfg), force=force)
     key = {"audit": to_dict(cfg), "families": list(families),
-           "recipes": {f: FAMILY_RECIPES[cfg.scale][f] for f in (*families, "autoencoder")},
+           "models": {f: keys for f, (_, keys) in runs.items()}, "backdoor_models": backdoor_keys,
            "methods": list(AUDIT_METHODS), "regeneration_steps": REGENERATION_STEPS[cfg.scale],
            "tsne_points": TSNE_POINTS[cfg.scale],
            "check": [EXTRACTOR_CHECK_IMAGES[cfg.scale], inception_sha]}
-    tables, prov = load_or_compute_tables(key, lambda: _audit_tables(cfg, families, force),
-                                          scale=cfg.scale, force=force)
-    pcfg = replace(for_family(cfg, "autoencoder"), split="sample", poison=True)
-    images, split = load_data(pcfg)
-    return tables | {"provenance": prov, "backdoor_models": audit_models(pcfg, images, split)}
+    models = {f: m for f, (m, _) in runs.items()}
+    tables, prov = load_or_compute_tables(
+        key, lambda: _audit_tables(cfg, families, models, backdoor_models, force),
+        scale=cfg.scale, force=force)
+    return tables | {"provenance": prov, "backdoor_models": backdoor_models}
 
 
 def _audit_tables(cfg: RunConfig, families: tuple[str, ...],
+                  all_models: dict[str, dict[str, torch.nn.Module]],
+                  backdoor_models: dict[str, torch.nn.Module],
                   force: bool) -> tuple[dict[str, pd.DataFrame | None], dict[str, Any]]:
-    """The tables of ``run_audit`` and their provenance, computed."""
+    """The tables of ``run_audit`` and their provenance, computed from the loaded models."""
     images, split = load_data(cfg)
     ext = feature_extractor(cfg, images, force=force)
-    privacy, gaps, all_models = [], [], {}
+    privacy, gaps = [], []
     for family in families:
         fcfg = for_family(cfg, family)
-        models = all_models[family] = audit_models(fcfg, images, split, force=force)
+        models = all_models[family]
         privacy.append(privacy_rows(models, split, fcfg).assign(family=family))
         tables = [evaluate(m, split, fcfg.eval.hole, fcfg, extractor=ext, name=name)
                   for name, m in models.items()]
         gap = gap_to_retrain(pd.concat(tables, ignore_index=True), tables[1])
         gaps.append(gap.assign(family=family))
         gap_prov = tables[0].attrs
-    backdoor, _ = backdoor_rows(for_family(cfg, "autoencoder"), force=force)
+    backdoor, _ = backdoor_rows(for_family(cfg, "autoencoder"), models=backdoor_models)
     first = for_family(cfg, families[0])
     tsne = tsne_points(all_models[families[0]]["li2024"], split, ext, first,
                        n=TSNE_POINTS[cfg.scale])

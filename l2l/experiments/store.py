@@ -121,6 +121,17 @@ def _original_key_config(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, data=data_cfg)
 
 
+def trained_key(cfg: RunConfig, role: str) -> dict[str, Any]:
+    """The run-store key of ``cfg``'s trained ``role`` ("original" or "retrain") model."""
+    return cache_key(_original_key_config(cfg) if role == "original" else cfg,
+                     "data", "model", "train") | {"role": role}
+
+
+def unlearned_key(cfg: RunConfig) -> dict[str, Any]:
+    """The run-store key of ``cfg``'s unlearned model (method and lambda included)."""
+    return cache_key(cfg, "data", "model", "train", "unlearn")
+
+
 def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split, *,
                       force: bool = False) -> tuple[torch.nn.Module, pd.DataFrame]:
     """``role="original"``: trained on every training image; ``"retrain"``: on retain only.
@@ -136,8 +147,7 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
         hist.attrs = prov
         return model.to(resolve_device(cfg.device)), hist
     train_data = images.x_train if role == "original" else split.retain
-    key = cache_key(_original_key_config(cfg) if role == "original" else cfg,
-                    "data", "model", "train") | {"role": role}
+    key = trained_key(cfg, role)
     torch.manual_seed(cfg.seed)  # weight initialisation
     model = build_model(cfg.model.family, cfg.model.size)
     if cfg.model.family == "vqgan":
@@ -201,7 +211,7 @@ class Run:
 def _unlearn_cached(cfg: RunConfig, original: torch.nn.Module, split: Split, *,
                     force: bool = False) -> Run:
     method = cfg.unlearn.method
-    key = cache_key(cfg, "data", "model", "train", "unlearn")
+    key = unlearned_key(cfg)
     model = build_model(cfg.model.family, cfg.model.size)
 
     def compute() -> dict[str, Any]:
