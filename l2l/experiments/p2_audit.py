@@ -30,9 +30,9 @@ import pandas as pd
 import torch
 
 from l2l.config import RunConfig, for_family, replace, resolve_device, unlearn_seed
+from l2l.data import take_spread
 from l2l.experiments.audit import REGENERATION_STEPS, privacy_rows
 from l2l.experiments.p2_autoencoder import seed_config
-from l2l.data import take_spread
 from l2l.experiments.store import data, unlearned
 from l2l.io import load_or_compute
 from l2l.privacy import backdoor_success_rate

@@ -89,7 +89,7 @@ def _sharded(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int, gen: t
 
 
 def task_steps(ops: FamilyOps, student: torch.nn.Module, data: Any, n: int,
-                gen: torch.Generator, device: str):
+               gen: torch.Generator, device: str):
     """``step_loss`` of the task loss on global batches of ``n`` from ``data`` (rank's shard)."""
     def step_loss(call, _):
         x, step = _sharded(ops, student, data, n, gen, device)
