@@ -107,6 +107,14 @@ class UnlearnConfig:
     # "unseen_photos" = crops of photos the original never saw (the COCO analog; small scale,
     # l2l.data.unseen_photos)
     proxy: str = "other_classes"
+    # the share of the real retain images unlearning sees (evenly spaced over the set, so every
+    # class keeps its share): the retain-amount study of notebook 33; 1 = all
+    retain_fraction: float = 1.0
+    # Li et al.'s noise input (the released ``--noise_type``): "normal" = Gaussian with the
+    # batch's mean and std, "uniform" = U[0, 1) per pixel, "constant" = the batch mean everywhere
+    # (``l2l.unlearn.ops.noise_image``; also Noisy Label's target on the image families;
+    # diffusion: Li et al.'s pure-noise channels only, see ``ops.DiffusionOps``)
+    noise_type: str = "normal"
     # the unlearning run's seed is cfg.seed + SEED_STRIDE * seed_offset (batches, T, noise): the
     # original is trained once with cfg.seed and unlearned with several seeds (Tables 1-3)
     seed_offset: int = 0
@@ -209,7 +217,9 @@ PROXIES = ("other_classes", "unseen_photos")  # UnlearnConfig.proxy
 LAMBDA_RULES = ("retrain", "kappa_e0")  # UnlearnConfig.lam_rule
 # Fields added after results were cached: left out of ``cache_key`` while at these values, so
 # that every run cached before they existed (which ran as if they had them) stays valid.
-KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed"): -1}
+KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed"): -1,
+                       ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal"}
+NOISE_TYPES = ("normal", "uniform", "constant")  # UnlearnConfig.noise_type
 SEED_STRIDE = 10007  # unlearning seed = cfg.seed + SEED_STRIDE * unlearn.seed_offset
 
 # Per-family recipes, applied by ``for_family`` on top of a preset: model size and the training
@@ -378,6 +388,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     if u.lam_rule not in LAMBDA_RULES:
         raise ValueError(f"unlearn.lam_rule must be one of {', '.join(LAMBDA_RULES)}, got "
                          f"{u.lam_rule!r}")
+    if u.noise_type not in NOISE_TYPES:
+        raise ValueError(f"unlearn.noise_type must be one of {', '.join(NOISE_TYPES)}, got "
+                         f"{u.noise_type!r}")
+    if not 0 < u.retain_fraction <= 1:
+        raise ValueError(f"unlearn.retain_fraction must be in (0, 1], got {u.retain_fraction}")
     if u.ft_steps < -1:
         raise ValueError(f"unlearn.ft_steps must be -1 (= steps), 0 or more, got {u.ft_steps}")
     if u.alpha < 0 or u.lr <= 0 or u.steps < 0:

@@ -404,10 +404,21 @@ def make_mask(name: str, size: int) -> torch.Tensor:
         ``centre_half``     centred box of side size/2 (the paper's 8x8 of 16x16 patches)
         ``centre_quarter``  centred box of side size/4 (4x4 patches)
         ``outpaint_k``      bands of width int(size * k / 32) on all four sides, k = 1..13
+        ``centre_k``        centred box of side round(size * k / 16), k = 1..15 (the crop-size
+                            sweep; ``centre_8`` = ``centre_half``, ``centre_4`` =
+                            ``centre_quarter`` at every size divisible by 16)
     """
     mask = torch.zeros(1, 1, size, size)
     if name in ("centre_half", "centre_quarter"):
         side = size // 2 if name == "centre_half" else size // 4
+        lo = (size - side) // 2
+        mask[..., lo:lo + side, lo:lo + side] = 1.0
+        return mask
+    if name.startswith("centre_") and name[7:].isdigit():
+        k = int(name[7:])
+        if not 1 <= k <= 15:
+            raise ValueError(f"centre crop size k must be 1..15 (sixteenths of the side), got {k}")
+        side = round(size * k / 16)
         lo = (size - side) // 2
         mask[..., lo:lo + side, lo:lo + side] = 1.0
         return mask
@@ -419,7 +430,8 @@ def make_mask(name: str, size: int) -> torch.Tensor:
         mask[:] = 1.0
         mask[..., band:size - band, band:size - band] = 0.0
         return mask
-    raise ValueError(f"unknown mask {name!r}; use centre_half, centre_quarter or outpaint_k")
+    raise ValueError(f"unknown mask {name!r}; use centre_half, centre_quarter, centre_k or "
+                     "outpaint_k")
 
 
 def masked_input(x: torch.Tensor, mask: torch.Tensor, fill: float = 0.5) -> torch.Tensor:

@@ -92,7 +92,29 @@ def test_mask_geometry():
     assert make_mask("outpaint_4", 256).sum() == 256 * 256 - 192 * 192  # 8k px at 256 (spec)
 
 
-@pytest.mark.parametrize("name, message", [("circle", "unknown mask"), ("outpaint_14", "1..13")])
+@pytest.mark.parametrize("size", [32, 256])
+def test_outpainting_band_width_for_every_k(size):
+    for k in range(1, 14):
+        band = int(size * k / 32)  # k px at 32 px, 8k px at 256 px (spec paper1 Sec. 5.2)
+        m = make_mask(f"outpaint_{k}", size)[0, 0]
+        inner = size - 2 * band
+        assert m.sum() == size * size - inner * inner, k
+        assert m[:band].all() and m[-band:].all() and m[:, :band].all() and m[:, -band:].all()
+        assert m[band:size - band, band:size - band].sum() == 0
+
+
+def test_centre_crop_sizes():
+    for k in range(1, 16):
+        m = make_mask(f"centre_{k}", 32)[0, 0]
+        side = round(32 * k / 16)
+        lo = (32 - side) // 2
+        assert m.sum() == side * side and m[lo:lo + side, lo:lo + side].all(), k
+    assert torch.equal(make_mask("centre_8", 32), make_mask("centre_half", 32))
+    assert torch.equal(make_mask("centre_4", 256), make_mask("centre_quarter", 256))
+
+
+@pytest.mark.parametrize("name, message", [("circle", "unknown mask"), ("outpaint_14", "1..13"),
+                                           ("centre_16", "1..15"), ("centre_0", "1..15")])
 def test_bad_mask(name, message):
     with pytest.raises(ValueError, match=message):
         make_mask(name, 32)

@@ -56,10 +56,12 @@ def seeds_of(method: str, scale: str) -> tuple[int, ...]:
 
 
 def score(run: Run, task: str, extractor: Extractor, *,
-          subsets: tuple[str, ...] = ("forget", "retain"), force: bool = False) -> pd.DataFrame:
+          subsets: tuple[str, ...] = ("forget", "retain"), limit: int | None = None,
+          force: bool = False) -> pd.DataFrame:
     """Tidy metric rows (subset, region, metric, value, std, n_images) of ``run``'s cached
     completions for ``task`` against the ground truth of each of ``subsets``
-    (``store.EVAL_SUBSETS``), cached per extractor and bootstrap."""
+    (``store.EVAL_SUBSETS``; at most ``limit`` images each, see ``store.test_images``), cached
+    per extractor and bootstrap."""
     cfg = run.cfg
     ext_prov = extractor.provenance()
     key = run.key | {"method": run.name, "score": {
@@ -67,14 +69,16 @@ def score(run: Run, task: str, extractor: Extractor, *,
         "extractor": [ext_prov.get("extractor"), ext_prov.get("weights_sha256")]}}
     if tuple(subsets) != ("forget", "retain"):  # the key of the two test subsets is unchanged
         key["score"]["subsets"] = list(subsets)
+    if limit is not None:
+        key["score"]["limit"] = limit
 
     def compute() -> pd.DataFrame:
         rows = []
         mask = make_mask(task, cfg.data.image_size)
         for subset in subsets:
-            m = completion_metrics(completions(run, task, subset), test_images(cfg, subset), mask,
-                                   extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                                   device=cfg.device)
+            m = completion_metrics(completions(run, task, subset, limit=limit),
+                                   test_images(cfg, subset, limit=limit), mask, extractor,
+                                   n_boot=cfg.eval.n_boot, seed=cfg.seed, device=cfg.device)
             rows += [{"subset": subset, **r} for r in tidy_metrics(m)]
         return pd.DataFrame(rows)
 

@@ -163,12 +163,15 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
 
 # ----------------------------------------------------------------------------- unlearning
 def retain_set(split: Split, cfg: RunConfig) -> Any:
-    """The retain data unlearning sees: the real retain images, or with ``retain_source =
-    "proxy"`` Li et al.'s proxy set (spec paper1 Sec. 7.3) named by ``unlearn.proxy``: the
+    """The retain data unlearning sees: the real retain images (``unlearn.retain_fraction`` of
+    them, evenly spaced over the set), or with ``retain_source = "proxy"`` Li et al.'s proxy set (spec paper1 Sec. 7.3) named by ``unlearn.proxy``: the
     training images of classes outside forget and retain (``other_classes``), or as many crops
     of never-seen photos as there are forget images (``unseen_photos``, ratio r = 1)."""
     if cfg.unlearn.retain_source == "real":
-        return split.retain
+        n = len(split.retain)
+        if cfg.unlearn.retain_fraction == 1:
+            return split.retain
+        return split.retain[spread(n, max(1, round(cfg.unlearn.retain_fraction * n)))]
     if cfg.unlearn.proxy == "unseen_photos":
         return unseen_photos(cfg.data, len(split.forget), seed=cfg.seed)
     if len(split.proxy) == 0:
@@ -280,25 +283,29 @@ def unlearned(cfg: RunConfig, family: str, method: str, *, force: bool = False,
 EVAL_SUBSETS = ("forget", "retain", "forget_train")
 
 
-def test_images(cfg: RunConfig, subset: str) -> torch.Tensor:
+def test_images(cfg: RunConfig, subset: str, *, limit: int | None = None) -> torch.Tensor:
     """The images a table is scored on: the held-out ``"forget"`` / ``"retain"`` test images,
     or ``"forget_train"`` = the forget training images (what was unlearned; Varshney & Torra's
     gap to retrain and membership inference): ``EVAL_IMAGES[scale]`` of them, evenly spaced
-    over the set (every class), float or uint8 [N, 3, S, S]."""
+    over the set (every class), float or uint8 [N, 3, S, S]; ``limit`` caps that number (the
+    appendix sweeps score fewer images per point)."""
     split = data(cfg)[1]
     images = {"forget": split.forget_test, "retain": split.retain_test,
               "forget_train": split.forget}.get(subset)
     if images is None:
         raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(EVAL_SUBSETS)}")
     n = EVAL_IMAGES[cfg.scale]
-    return take(images, spread(len(images), len(images) if n is None else n))
+    n = len(images) if n is None else n
+    return take(images, spread(len(images), n if limit is None else min(n, limit)))
 
 
-def completions(run: Run, task: str, subset: str, *, force: bool = False) -> torch.Tensor:
-    """``run``'s completions of ``test_images(run.cfg, subset)`` for ``task`` (a mask name),
-    cached: uint8 [N, 3, S, S]. The sampler seed is ``cfg.seed`` (``evaluation.complete``)."""
+def completions(run: Run, task: str, subset: str, *, limit: int | None = None,
+                force: bool = False) -> torch.Tensor:
+    """``run``'s completions of ``test_images(run.cfg, subset, limit=limit)`` for ``task`` (a
+    mask name), cached: uint8 [N, 3, S, S]. The sampler seed is ``cfg.seed``
+    (``evaluation.complete``)."""
     mask = make_mask(task, run.cfg.data.image_size)  # validates the task name first
-    truth = test_images(run.cfg, subset)
+    truth = test_images(run.cfg, subset, limit=limit)
     # run.key holds the seed (sampler: cfg.seed + 2000) and everything that made the model
     key = run.key | {"method": run.name, "completions": {
         "task": task, "subset": subset, "n_images": len(truth)}}

@@ -34,13 +34,22 @@ from l2l.losses import Embedding, noise_like
 Step = dict[str, Any]
 
 
-def noise_image(model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The forget target's input: a Gaussian image with the batch's scalar statistics.
+def noise_image(model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator,
+                kind: str = "normal") -> torch.Tensor:
+    """The forget target's input, float like ``x`` (``unlearn.noise_type``, the released
+    ``--noise_type``, spec paper1 Sec. 3.2):
 
-    MAE: drawn in the model's normalised input space and mapped back to [0, 1] without
-    clamping (spec paper1 Sec. 2.3). Families without ``normalize`` draw in [0, 1] and clamp
-    (as MAGE does).
+    * ``"normal"``: a Gaussian image with the batch's scalar mean and std. MAE: drawn in the
+      model's normalised input space and mapped back to [0, 1] without clamping (spec Sec. 2.3);
+      families without ``normalize`` draw in [0, 1] and clamp (as MAGE does);
+    * ``"uniform"``: U[0, 1) per pixel; ``"constant"``: the batch's mean value everywhere.
     """
+    if kind == "uniform":
+        return torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    if kind == "constant":
+        return torch.full_like(x, float(x.mean()))
+    if kind != "normal":
+        raise ValueError(f"unknown noise type {kind!r}; choose normal, uniform or constant")
     if hasattr(model, "normalize"):
         return model.denormalize(noise_like(model.normalize(x), generator=gen))
     return noise_like(x, generator=gen).clamp(0, 1)
@@ -79,7 +88,7 @@ class FamilyOps:
     def draw(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Step:
         """T for the batch, then the noise image (Li et al.) with the batch's statistics."""
         mask = self._mask(model, x, gen)
-        return {"mask": mask, "noise_x": noise_image(model, x, gen)}
+        return {"mask": mask, "noise_x": noise_image(model, x, gen, self.cfg.unlearn.noise_type)}
 
     # ---- the pieces ---------------------------------------------------------------------------
     def embed(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> Embedding:
@@ -144,13 +153,22 @@ class VQGANOps(FamilyOps):
 
 class DiffusionOps(FamilyOps):
     """Palette: the step also fixes gamma, eps and eps_c; the noise input is pure eps inside
-    the hole (``forget_noise``); the loss is the masked noise-prediction MSE."""
+    the hole (``forget_noise``); the loss is the masked noise-prediction MSE.
+
+    ``unlearn.noise_type`` other than "normal" replaces that eps, in Li et al.'s forget target
+    only, by ``noise_image``'s uniform / constant image mapped to Palette's [-1, 1] space
+    (``forget_eps``): U[-1, 1) per pixel, or the batch's mean value; the retain terms and the
+    baselines keep eps."""
 
     def draw(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Step:
         mask = self._mask(model, x, gen)
         gamma, noise, cond_noise = model.draw_noise(x, generator=gen)
-        return {"mask": mask, "gamma": gamma.to(x.device), "noise": noise,
+        step = {"mask": mask, "gamma": gamma.to(x.device), "noise": noise,
                 "cond_noise": cond_noise}
+        kind = self.cfg.unlearn.noise_type
+        if kind != "normal":
+            step["forget_eps"] = noise_image(model, x, gen, kind) * 2 - 1
+        return step
 
     def _kw(self, step: Step) -> dict[str, Any]:
         return {k: step[k] for k in ("gamma", "noise", "cond_noise")}
@@ -159,7 +177,8 @@ class DiffusionOps(FamilyOps):
         return model.encode(x, step["mask"], **self._kw(step))
 
     def embed_noise(self, model: torch.nn.Module, x: torch.Tensor, step: Step) -> Embedding:
-        return model.encode(x, step["mask"], forget_noise=True, **self._kw(step))
+        kw = self._kw(step) | ({"noise": step["forget_eps"]} if "forget_eps" in step else {})
+        return model.encode(x, step["mask"], forget_noise=True, **kw)
 
     def output(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
                noisy: bool = False) -> torch.Tensor:
