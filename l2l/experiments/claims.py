@@ -171,11 +171,51 @@ def p1_claims(scale: str) -> pd.DataFrame:
 
 
 def collect(scale: str) -> pd.DataFrame:
-    """Every claim whose tables exist under ``results/<scale>/``: Li et al.'s (``p1_claims``)
-    and Varshney & Torra's (``p2_claims.p2_claims``; skipped while their tables are missing,
-    e.g. when notebook 16 runs before the 2N notebooks). Notebooks 16 and 27 both write this to
-    ``claims.csv``, so the last one run leaves every row."""
+    """Every claim whose tables exist under ``results/<scale>/``: Li et al.'s (``p1_claims``,
+    then ``appendix_claims``) and Varshney & Torra's (``p2_claims.p2_claims``), each group
+    skipped while its tables are missing (e.g. when notebook 16 runs before the 2N and 3N
+    notebooks). Notebooks 16, 27, 33 and 34 all write this to ``claims.csv``, so the last one
+    run leaves every row."""
     from l2l.experiments.p2_claims import p2_claims
 
-    parts = [t for t in (p1_claims(scale), p2_claims(scale)) if len(t)]
+    parts = [t for t in (p1_claims(scale), appendix_claims(scale), p2_claims(scale)) if len(t)]
     return pd.concat(parts, ignore_index=True)
+
+
+THEORY_TABLES = ("theory_kl", "theory_dpi", "theory_unboundedness", "theory_mi",
+                 "theory_mae_embeddings")
+
+
+def appendix_claims(scale: str) -> pd.DataFrame:
+    """P1-f (``p1_retain_amount``, notebook 33) and T-a ... T-e (the ``THEORY_TABLES``,
+    notebook 34); each left out while its tables are missing."""
+    from l2l.experiments.p1_appendix import claim_p1f
+    from l2l.experiments.p1_theory import claim_rows
+
+    rows = []
+    try:
+        rows += claim_p1f(load_table("p1_retain_amount", scale))
+    except FileNotFoundError:
+        pass
+    try:
+        rows += claim_rows(*(load_table(name, scale) for name in THEORY_TABLES))
+    except FileNotFoundError:
+        pass
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+CLAIM_SOURCES = ("tab1_main_8x8", "fig4_tsne_distance", "tab3_alpha", "p1_retain_amount",
+                 *THEORY_TABLES, "p2_pipeline", "p2_autoencoder", "p2_poisoning_audit")
+
+
+def save_claims(cfg) -> pd.DataFrame:
+    """``collect`` written to ``results/<scale>/claims.csv``, its sidecar naming the source
+    tables that exist (what notebooks 16, 27, 33 and 34 each do last)."""
+    from l2l.io import results_dir, save_table
+
+    table = collect(cfg.scale)
+    present = [n for n in CLAIM_SOURCES if (results_dir(cfg.scale) / f"{n}.csv").exists()]
+    save_table(table, "claims", cfg, provenance={
+        "extractor": "as in the source tables", "sources": present, "seed": cfg.seed,
+        "rules": "l2l.experiments.claims, p1_appendix.claim_p1f, p1_theory.claim_rows, p2_claims"})
+    return table
