@@ -137,3 +137,18 @@ def test_toy_unlearning_refuses_an_unknown_method():
     model, x, y = p1_theory.trained_toy("smoke")
     with pytest.raises(ValueError, match="unknown toy method"):
         p1_theory.unlearn_toy(model, x, y, "retrain", steps=1)
+
+
+def test_data_processing_demo_is_finite_and_never_raises_the_kl():
+    t = p1_theory.data_processing("smoke")
+    assert set(t["map"]) == {"invertible", "random MLP", "quantiser"}
+    assert t["output_kl"].map(math.isfinite).all()
+    q = t[t["map"] == "quantiser"]
+    assert (q["output_kl"] <= q["embedding_kl"]).all() and (q["output_kl"] > 0).all()
+
+
+def test_an_mae_that_sees_no_patch_is_skipped_not_failed():
+    mae = build_model("mae", "tiny")  # 32 px, 4-px patches
+    assert p1_appendix.sees_something(mae, "outpaint_12", 32)
+    assert not p1_appendix.sees_something(mae, "outpaint_13", 32)
+    assert p1_appendix.sees_something(build_model("autoencoder", "cifar10"), "outpaint_13", 32)

@@ -178,8 +178,13 @@ def collect(scale: str) -> pd.DataFrame:
     run leaves every row."""
     from l2l.experiments.p2_claims import p2_claims
 
-    parts = [t for t in (p1_claims(scale), appendix_claims(scale), p2_claims(scale)) if len(t)]
-    return pd.concat(parts, ignore_index=True)
+    try:
+        main = p1_claims(scale)
+    except FileNotFoundError:  # notebooks 10, 14 and 15 have not run yet
+        main = pd.DataFrame(columns=CLAIM_COLUMNS)
+    parts = [t for t in (main, appendix_claims(scale), p2_claims(scale)) if len(t)]
+    return (pd.concat(parts, ignore_index=True) if parts
+            else pd.DataFrame(columns=CLAIM_COLUMNS))
 
 
 THEORY_TABLES = ("theory_kl", "theory_dpi", "theory_unboundedness", "theory_mi",

@@ -107,8 +107,10 @@ def data_processing(scale: str, *, seed: int = 0) -> pd.DataFrame:
             out = theory.knn_kl(mlp(z2), mlp(zp2), k=5)
         rows.append({"map": "random MLP", "shift": m, "embedding_kl": kl_in, "output_kl": out,
                      "estimator": "k-NN"})
-        edges = np.arange(-8.0, 8.0 + m + QUANT_STEP, QUANT_STEP) - QUANT_STEP / 2
-        cdf = lambda x, mu: 0.5 * (1 + np.vectorize(math.erf)((x - mu) / math.sqrt(2)))  # noqa
+        grid = np.arange(-8.0, 8.0 + m + QUANT_STEP, QUANT_STEP) - QUANT_STEP / 2
+        edges = np.concatenate([[-np.inf], grid, [np.inf]])  # open end bins: total mass 1
+        # the normal CDF through erfc, accurate in the left tail (1 + erf cancels there)
+        cdf = lambda x, mu: 0.5 * np.vectorize(math.erfc)(-(x - mu) / math.sqrt(2))  # noqa
         p, q = np.diff(cdf(edges, 0.0)), np.diff(cdf(edges, m))
         rows.append({"map": "quantiser", "shift": m, "embedding_kl": kl_in,
                      "output_kl": theory.discrete_kl(p, q), "estimator": "exact (normal CDF)"})
@@ -193,12 +195,12 @@ def unlearn_toy(model: ToyAE, x: torch.Tensor, y: torch.Tensor, method: str, *, 
             lf = ((student.encoder(tf) - zn) ** 2).mean()
             loss = lr_ + alpha * lf
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"toy {method} loss is {float(loss)} at step {step}")
+            raise FloatingPointError(f"toy {method} loss is {loss.item()} at step {step}")
         opt.zero_grad()
         loss.backward()
         opt.step()
-        rows.append({"method": method, "step": step, "objective": float(loss),
-                     "loss_forget": float(lf), "loss_retain": float(lr_),
+        rows.append({"method": method, "step": step, "objective": loss.item(),
+                     "loss_forget": lf.item(), "loss_retain": lr_.item(),
                      "weight_norm": _norm(student)})
     return student.eval(), pd.DataFrame(rows)
 
@@ -252,7 +254,6 @@ def _rms(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((a - b) ** 2).mean(1).sqrt().mean())
 
 
-@torch.no_grad()
 def mae_embeddings(cfg: RunConfig, *, family: str = "mae") -> pd.DataFrame:
     """On the stored tiny ``family`` runs (original, ``li2024``, ``random_encoder``; Table 1's
     seed 0), with the test-time centre hole as T. Rows per model: the RMS distance of its
@@ -262,6 +263,11 @@ def mae_embeddings(cfg: RunConfig, *, family: str = "mae") -> pd.DataFrame:
     original's batch embedding."""
     n = SIZES[cfg.scale]["images"]
     runs = {m: unlearned(cfg, family, m) for m in ("original", "li2024", "random_encoder")}
+    with torch.no_grad():
+        return _embedding_rows(runs, cfg, n)
+
+
+def _embedding_rows(runs: dict[str, Any], cfg: RunConfig, n: int) -> pd.DataFrame:
     rcfg = replace(runs["original"].cfg, unlearn__mask="centre")
     _, split = data(rcfg)
     xf, xr = take_spread(split.forget_test, n), take_spread(split.retain_test, n)
