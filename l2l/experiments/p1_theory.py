@@ -239,6 +239,25 @@ def mutual_information(scale: str, *, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------------------- (a)-(d), cached
+def toy_tables(scale: str, *, seed: int = 0, force: bool = False) -> dict[str, pd.DataFrame]:
+    """(a)-(d) as {"kl", "dpi", "unboundedness", "mi"}, computed once per (scale, seed, sizes,
+    grids) and cached in the run store (``io.load_or_compute_tables``), so a warm notebook 34
+    only reads them."""
+    from l2l.io import load_or_compute_tables
+
+    key = {"theory_toys": {"scale": scale, "seed": seed, "sizes": SIZES[scale],
+                           "kl": [KL_DIMS, KL_SIGMAS, KL_DISTANCES],
+                           "dpi": [DPI_SHIFTS, QUANT_STEP]}}
+
+    def compute() -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        return {"kl": kl_line(scale, seed=seed), "dpi": data_processing(scale, seed=seed),
+                "unboundedness": unboundedness(scale, seed=seed),
+                "mi": mutual_information(scale, seed=seed)}, {}
+
+    return load_or_compute_tables(key, compute, scale=scale, force=force)[0]
+
+
 # ----------------------------------------------------------------------------- (e)
 def _flat(z) -> torch.Tensor:
     maps = z if isinstance(z, (list, tuple)) else [z]
