@@ -50,4 +50,5 @@ def test_no_hidden_state(nb):
     _, data = nb
     src = "\n".join("".join(c["source"]) for c in data["cells"] if c["cell_type"] == "code")
     assert not re.search(r"sys\.path|^\s*[!%]|['\"]/[^'\"\s]+/", src, re.M)
-    assert "save_table" in src and "save_figure" in src  # every notebook writes files
+    # every notebook writes files (claims.save_claims writes claims.csv through io.save_table)
+    assert re.search(r"save_table|save_claims", src) and "save_figure" in src
