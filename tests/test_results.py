@@ -178,3 +178,26 @@ def test_poisoning_audit_has_every_method_and_three_seeds():
                                 "varshney2025-stage1"}
     assert (t.groupby("model")["seed"].nunique() == 3).all()
     assert set(t.loc[t["method"] == "varshney2025", "lam_rule"]) == {"retrain", "kappa_e0"}
+
+
+def test_outpainting_and_crop_sweeps_have_every_point():
+    from l2l.experiments import p1_appendix, p1_tables
+
+    out = _table_plain("p1_outpainting")
+    n = out[(out["region"] == "hole") & (out["metric"] == "fid")].groupby(
+        ["family", "subset"])["k"].count()
+    methods = len(p1_tables.TABLE_METHODS)
+    assert n["vqgan"].eq(13 * methods).all()  # every band k = 1..13, every Table 1 method
+    assert n["mae"].eq(12 * methods).all()  # k = 13 hides every 4-px patch: skipped, listed
+    meta = json.loads((SMALL / "p1_outpainting.json").read_text())
+    assert meta["provenance"]["skipped"] == ["mae k=13"]
+    crop = _table_plain("p1_crop_size")
+    c = crop[(crop["region"] == "hole") & (crop["metric"] == "fid")]
+    assert len(c) == len(p1_appendix.CROP_KS) * 3 * 3 * 2  # k x methods x families x subsets
+
+
+def test_appendix_and_theory_claims_are_committed():
+    c = _table_plain("claims")
+    ids = set(c["claim_id"])
+    assert {"P1-f[diffusion]", "P1-f[vqgan]", "P1-f[mae]"} <= ids
+    assert {"T-a", "T-b", "T-c", "T-d", "T-e"} <= ids
