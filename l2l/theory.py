@@ -1,4 +1,4 @@
-"""Estimators for Li et al.'s theory, as small pure functions (spec paper1 Sec. 10; NumPy / PyTorch).
+"""Estimators for Li et al.'s theory as small pure functions (spec paper1 Sec. 10; NumPy, PyTorch).
 
 The method's argument: maximising a divergence on the forget set is unbounded (Sec. 10.2); the
 mutual information between forget inputs and outputs is removed by matching the outputs of noise

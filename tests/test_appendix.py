@@ -82,7 +82,8 @@ def test_retain_fraction_takes_an_evenly_spaced_share(smoke_cfg):
 
 
 def test_crop_tasks_reuse_the_table_tasks():
-    assert p1_appendix.crop_task(8) == "centre_half" and p1_appendix.crop_task(4) == "centre_quarter"
+    assert p1_appendix.crop_task(8) == "centre_half"
+    assert p1_appendix.crop_task(4) == "centre_quarter"
     assert p1_appendix.crop_task(6) == "centre_6"
 
 

@@ -47,7 +47,7 @@ SWEEP_COLUMNS = ["family", "method", "k", "task", "subset", "region", "metric", 
 
 def crop_task(k: int) -> str:
     """The mask of a k/16 centre hole; k = 8 and 4 are Tables 1-2's tasks (their completions are
-    reused)."""
+    reused where the sweep scores as many images as the tables: smoke and paper scale)."""
     return {8: "centre_half", 4: "centre_quarter"}.get(k, f"centre_{k}")
 
 
@@ -141,7 +141,8 @@ def retain_table(cfg: RunConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
                               ("li2024", {} if f == 1 else {"retain_fraction": f}))
     table, prov = _variant_table(cfg, variants, "retain_fraction")
     proxies = {f: run_config(cfg, f, "li2024-proxy").unlearn.proxy for f in P1_FAMILIES}
-    return table, prov | {"proxy": proxies, "retain_fraction": "share of the real retain images, evenly spaced "
+    return table, prov | {"proxy": proxies,
+                          "retain_fraction": "share of the real retain images, evenly spaced "
                                              "over the set; 0 = the proxy set alone"}
 
 

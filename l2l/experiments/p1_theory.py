@@ -101,8 +101,8 @@ def data_processing(scale: str, *, seed: int = 0) -> pd.DataFrame:
         rows.append({"map": "invertible", "shift": m, "embedding_kl": kl_in,
                      "output_kl": theory.knn_kl(cube(z), cube(zp), k=5), "estimator": "k-NN"})
         z2 = torch.randn(n, 2, generator=gen, dtype=torch.float64)
-        zp2 = torch.randn(n, 2, generator=gen, dtype=torch.float64) + torch.tensor([m, 0.0],
-                                                                                 dtype=torch.float64)
+        shift = torch.tensor([m, 0.0], dtype=torch.float64)
+        zp2 = torch.randn(n, 2, generator=gen, dtype=torch.float64) + shift
         with torch.no_grad():
             out = theory.knn_kl(mlp(z2), mlp(zp2), k=5)
         rows.append({"map": "random MLP", "shift": m, "embedding_kl": kl_in, "output_kl": out,

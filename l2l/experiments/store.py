@@ -164,9 +164,10 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
 # ----------------------------------------------------------------------------- unlearning
 def retain_set(split: Split, cfg: RunConfig) -> Any:
     """The retain data unlearning sees: the real retain images (``unlearn.retain_fraction`` of
-    them, evenly spaced over the set), or with ``retain_source = "proxy"`` Li et al.'s proxy set (spec paper1 Sec. 7.3) named by ``unlearn.proxy``: the
-    training images of classes outside forget and retain (``other_classes``), or as many crops
-    of never-seen photos as there are forget images (``unseen_photos``, ratio r = 1)."""
+    them, evenly spaced over the set), or with ``retain_source = "proxy"`` Li et al.'s proxy set
+    (spec paper1 Sec. 7.3) named by ``unlearn.proxy``: the training images of classes outside
+    forget and retain (``other_classes``), or as many crops of never-seen photos as there are
+    forget images (``unseen_photos``, ratio r = 1)."""
     if cfg.unlearn.retain_source == "real":
         n = len(split.retain)
         if cfg.unlearn.retain_fraction == 1:
