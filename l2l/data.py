@@ -323,8 +323,7 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 def imagenet_files(cfg: RunConfig) -> dict[str, Path]:
     """Check that the paper-scale data set ``cfg.data.dataset`` is placed as
-    ``<data_root>/<dataset>/{train,val}/<class>/*`` (ImageNet-1K: class folders named by wnid;
-    Places-365: val images sorted into class folders, e.g. from ``places365_val.txt``)."""
+    ``<data_root>/<dataset>/{train,val}/`` (see ``official_files`` for what is read there)."""
     from l2l.io import data_path
 
     name = cfg.data.dataset
@@ -333,21 +332,86 @@ def imagenet_files(cfg: RunConfig) -> dict[str, Path]:
     if missing:
         label = {"imagenet": "ImageNet-1K", "places365": "Places-365"}.get(name, name)
         raise FileNotFoundError(
-            f"{label} not found: expected folders {', '.join(map(str, missing))} "
-            f"(one sub-folder per class). Place the data there or pass DATA_ROOT."
+            f"{label} not found: expected folders {', '.join(map(str, missing))}. Place the data "
+            f"there (layout in the README) or pass DATA_ROOT."
         )
     return {"train": root / "train", "val": root / "val"}
 
 
-def _read_folder_images(folder: Path, count: int, size: int) -> torch.Tensor:
-    """The first ``count`` images of ``folder`` (sorted names), resized (shorter side, bicubic,
-    antialiased) and centre-cropped to ``size``: uint8 [count, 3, size, size]."""
+def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]],
+                                            tuple[str, ...]]:
+    """(training files, test files, class names) of a paper-scale folder data set, each file
+    with its class index, from Li et al.'s official lists (``l2l.official``), never from
+    directory order:
+
+    * ``imagenet``: the first ``n_classes`` of the 200 official classes in id order (forget =
+      ids 0-99, retain = 100-199); training images = ``official.unlearn_selection(
+      train_per_class)`` under ``<root>/train/<wnid>/``; test images = the first
+      ``test_per_class`` of each class in the official test list under ``<root>/val/<wnid>/``;
+    * ``places365``: the first ``n_classes`` classes in the authors' order (retain = positions
+      0-49, forget = 50-99, proxy pool = 100-364); training images = the first
+      ``train_per_class`` names of ``<root>/train/<class>/`` (e.g. ``train/b/badlands/``: the
+      release lists no training subset); test images = the first ``test_per_class`` of each
+      class in ``places365_val.txt``, flat in ``<root>/val/`` as released.
+
+    Both lists are ordered by class (then list order). Every listed file must exist: one
+    FileNotFoundError names how many are missing and the first of them."""
+    from l2l import official
+
+    dirs = imagenet_files(cfg)
+    d = cfg.data
+    train, test = [], []
+    if d.dataset == "imagenet":
+        classes = official.imagenet_classes()[: d.n_classes]
+        if len(classes) < d.n_classes or d.test_per_class > 50:
+            raise ValueError(f"the official ImageNet lists hold 200 classes and 50 test images per "
+                             f"class; the config asks {d.n_classes} and {d.test_per_class}")
+        selection = official.unlearn_selection(d.train_per_class)
+        root = dirs["train"].parent
+        for i, wnid in enumerate(classes):
+            train += [(root / p, i) for p in selection[wnid]]
+        seen = dict.fromkeys(range(len(classes)), 0)
+        index = {w: i for i, w in enumerate(classes)}
+        for path, wnid in official.imagenet_test_list():
+            i = index.get(wnid)
+            if i is not None and seen[i] < d.test_per_class:
+                test.append((root / path, i))
+                seen[i] += 1
+    else:
+        classes = official.places_classes()[: d.n_classes]
+        if len(classes) < d.n_classes:
+            raise ValueError(f"Places-365 has 365 classes; the config asks {d.n_classes}")
+        for i, name in enumerate(classes):
+            folder = dirs["train"] / official.places_folder(name)
+            files = (sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                     if folder.is_dir() else [])
+            if len(files) < d.train_per_class:
+                raise FileNotFoundError(f"{folder} holds {len(files)} images; the config needs "
+                                        f"{d.train_per_class}")
+            train += [(f, i) for f in files[: d.train_per_class]]
+        seen = dict.fromkeys(range(len(classes)), 0)
+        index = {n: i for i, n in enumerate(classes)}
+        for name, cls in official.places_val_list():
+            i = index.get(cls)
+            if i is not None and seen[i] < d.test_per_class:
+                test.append((dirs["val"] / name, i))
+                seen[i] += 1
+    test.sort(key=lambda t: t[1])  # class-ordered, as every data set here (``spread``)
+    missing = [str(p) for p, _ in train + test if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} image(s) of the official lists are missing under "
+            f"{dirs['train'].parent}, e.g. {', '.join(missing[:5])} (l2l/official_lists/README.md "
+            f"says where the lists come from)")
+    return train, test, tuple(classes)
+
+
+def _read_images(files: list[Path], size: int) -> torch.Tensor:
+    """Images resized (shorter side, bicubic, antialiased) and centre-cropped to ``size``:
+    uint8 [len(files), 3, size, size]."""
     from PIL import Image  # a torchvision dependency
     from torchvision.transforms.v2.functional import center_crop, resize
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
-    if len(files) < count:
-        raise FileNotFoundError(f"{folder} holds {len(files)} images; the config needs {count}")
     out = []
     for f in files:
         with Image.open(f) as img:
@@ -357,22 +421,15 @@ def _read_folder_images(folder: Path, count: int, size: int) -> torch.Tensor:
 
 
 def load_image_folders(cfg: RunConfig) -> ImageSet:
-    """ImageNet-1K / Places-365 at paper scale: ``train_per_class`` training and
-    ``test_per_class`` validation images of the first ``n_classes`` class folders (sorted
-    names: ImageNet wnid order, i.e. the standard class indices), held in memory as uint8."""
-    dirs = imagenet_files(cfg)
-    d = cfg.data
-    classes = sorted(p.name for p in dirs["train"].iterdir() if p.is_dir())[: d.n_classes]
-    if len(classes) < d.n_classes:
-        raise FileNotFoundError(f"{dirs['train']} holds {len(classes)} class folders; "
-                                f"the config needs {d.n_classes}")
-    parts = {}
-    for part, per_class in (("train", d.train_per_class), ("val", d.test_per_class)):
-        xs = [_read_folder_images(dirs[part] / c, per_class, d.image_size) for c in classes]
-        ys = [torch.full((per_class,), i, dtype=torch.long) for i in range(len(classes))]
-        parts[part] = torch.cat(xs), torch.cat(ys)
+    """ImageNet-1K / Places-365 at paper scale: the files of ``official_files`` (Li et al.'s
+    class lists, test list and unlearning selection), held in memory as uint8."""
+    train, test, classes = official_files(cfg)
+    parts = []
+    for files in (train, test):
+        x = _read_images([p for p, _ in files], cfg.data.image_size)
+        parts += [x, torch.tensor([c for _, c in files], dtype=torch.long)]
     none = torch.zeros(0, 4, dtype=torch.long)
-    return ImageSet(*parts["train"], *parts["val"], none, none, tuple(classes))
+    return ImageSet(*parts, none, none, classes)
 
 
 def take(source: Any, index: torch.Tensor) -> torch.Tensor:

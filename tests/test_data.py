@@ -141,36 +141,6 @@ def test_missing_cifar10_names_the_folder(tmp_path):
         load_data(cfg)
 
 
-def _image_folders(root, classes=3, per_part=(2, 1), size=(20, 30)):
-    from PIL import Image
-
-    for part, n in zip(("train", "val"), per_part):
-        for c in range(classes):
-            folder = root / "places365" / part / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                Image.new("RGB", size, (40 * c + i,) * 3).save(folder / f"{i:03d}.png")
-
-
-def test_image_folders_load_resized_centre_crops_with_class_labels(tmp_path):
-    _image_folders(tmp_path)
-    cfg = preset("paper", dataset="places365", data_root=str(tmp_path), image_size=16,
-                 n_classes=3, train_per_class=2, test_per_class=1, forget_classes=(0,),
-                 retain_classes=(1,))
-    images, split = load_data(cfg)
-    assert images.x_train.shape == (6, 3, 16, 16) and images.x_train.dtype == torch.uint8
-    assert images.y_train.tolist() == [0, 0, 1, 1, 2, 2] and images.y_test.tolist() == [0, 1, 2]
-    assert images.class_names == ("class0", "class1", "class2")
-    assert images.x_train[3].float().mean().item() == pytest.approx(41, abs=0.5)  # class 1, image 1
-    assert len(split.forget) == 2 and len(split.retain) == 2 and len(split.proxy) == 2
-    with pytest.raises(FileNotFoundError, match="holds 2 images; the config needs 3"):
-        load_data(preset("paper", dataset="places365", data_root=str(tmp_path), image_size=16,
-                         n_classes=3, train_per_class=3, test_per_class=1, forget_classes=(0,),
-                         retain_classes=(1,)))
-    with pytest.raises(FileNotFoundError, match="Places-365 not found"):
-        load_data(preset("paper", dataset="places365", data_root=str(tmp_path / "none")))
-
-
 def test_spread_keeps_every_class_of_a_class_ordered_set():
     from l2l.data import spread, take_spread
 
