@@ -241,6 +241,11 @@ class PaletteSpec:
     eta: float = 0.0
     temperature: float = 1.0
     prediction: str = "eps"
+    # the released unlearning configs' U-Net dropout, (real retain, proxy retain): 0.0 in
+    # ``unlearn_inpainting_places2.json``, 0.2 in the proxy config, whose teacher also runs in
+    # train mode (spec paper1 Sec. 3.3; ``l2l.unlearn.ops.DiffusionOps.prepare``). None: the
+    # architecture's own dropout throughout (the small-scale U-Nets have none).
+    unlearn_dropout: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.prediction not in ("eps", "v"):
@@ -270,7 +275,7 @@ SIZES: dict[str, PaletteSpec] = {
                                  attn_res=(), num_head_channels=16, dropout=0.0),
                         sample_steps=10, min_gamma=1e-4, temperature=0.5, prediction="v"),
     # Palette Places2 inpainting (config inpainting_places2*.json, spec Sec. 2.2, 5.4)
-    "places2": PaletteSpec(UNetSpec(256), sample_steps=2000),
+    "places2": PaletteSpec(UNetSpec(256), sample_steps=2000, unlearn_dropout=(0.0, 0.2)),
 }
 
 

@@ -18,9 +18,10 @@ Shared parameter (spec paper1 Sec. 2.1). As in the released code, the MLM head m
 *detached* encoder word-embedding matrix: training the encoder's ``token_emb`` also moves the
 decoder's output projection, although no gradient flows into it through the decoder.
 
-Deviations. The ViT blocks are ``l2l.models.mae.Block`` (same keys), which has no internal dropout:
-the released blocks use dropout 0.1 on attention and MLP; the 0.1 dropout of the token embedding
-is kept. The completion composite is a plain paste of ``x`` outside the hole (the released
+Deviations. The ViT blocks are ``l2l.models.mae.Block`` (same keys), which has no internal dropout,
+as in the authors' i2i fork (block dropout 0.0; the upstream MAGE uses 0.1 on attention and MLP);
+the 0.1 dropout of the token embedding is kept. The masked-token loss runs over the codebook
+logits only at paper size, as released (``MAGESpec.loss_logits``). The completion composite is a plain paste of ``x`` outside the hole (the released
 ``testpaint.py`` blends through a Gaussian-blurred mask); the MaskGIT schedule counts the masked
 tokens of each image (``testpaint.py`` counts all 256 tokens and skips the early steps).
 
@@ -96,6 +97,10 @@ class MAGESpec:
     # gets the softmax-expected codebook vector, a blurrier but lower-MSE guess when the
     # transformer is uncertain); earlier steps always follow ``sample_temperature``
     token_choice: str = "sample"
+    # the masked-token cross-entropy over "codebook" logits only (the released code:
+    # ``logits[:, 1:, :codebook_size]``) or over the whole "vocab" (codes, class slots, [MASK]);
+    # the small-scale sizes keep "vocab", the loss their committed runs were trained with
+    loss_logits: str = "codebook"
 
     def __post_init__(self) -> None:
         for dim, heads in ((self.embed_dim, self.num_heads),
@@ -108,6 +113,8 @@ class MAGESpec:
             raise ValueError("need 0 < mask_ratio_min <= mask_ratio_max <= 1")
         if self.decode_steps < 1:
             raise ValueError("decode_steps must be >= 1")
+        if self.loss_logits not in ("codebook", "vocab"):
+            raise ValueError(f"loss_logits must be 'codebook' or 'vocab', got {self.loss_logits!r}")
         if self.token_choice not in TOKEN_CHOICES:
             raise ValueError(f"token_choice must be one of {TOKEN_CHOICES}, got {self.token_choice!r}")
 
@@ -134,7 +141,7 @@ class MAGESpec:
 
 SIZES: dict[str, MAGESpec] = {
     "smoke": MAGESpec(TOKENIZER_SIZES["smoke"], 32, 1, 2, 32, 1, 2, class_slots=1,
-                      fake_class_slot=0, decode_steps=4),
+                      fake_class_slot=0, decode_steps=4, loss_logits="vocab"),
     # small scale (chosen for hole MSE): no token margin, hole filled with the image's known mean
     # before tokenising, one decoding pass with softmax-expected codebook vectors ("mean").
     # Measured (64-code tokenizer of 2000 steps, 1200 transformer steps, 500 + 500 test images,
@@ -143,7 +150,8 @@ SIZES: dict[str, MAGESpec] = {
     # one sampled decode is worse still (a sample, not a conditional mean).
     "tiny": MAGESpec(TOKENIZER_SIZES["tiny"], 128, 4, 4, 64, 2, 4, class_slots=1,
                      fake_class_slot=0, token_margin=0, hole_fill=None, decode_steps=1,
-                     choice_temperature=0.0, sample_temperature=0.0, token_choice="mean"),
+                     choice_temperature=0.0, sample_temperature=0.0, token_choice="mean",
+                     loss_logits="vocab"),
     "base": MAGESpec(TOKENIZER_SIZES["base"], 768, 12, 12, 768, 8, 16),  # mage_vit_base_patch16
 }
 
@@ -334,9 +342,13 @@ class MAGE(nn.Module):
 
     def forward_loss(self, logits: Tensor, target: Tensor, masked: Tensor) -> Tensor:
         """Label-smoothed cross-entropy of logits [B, 1 + L, V] against codes [B, L], averaged
-        over the masked positions."""
+        over the masked positions; over the codebook logits only when ``spec.loss_logits`` is
+        "codebook" (as released), else over all V."""
         b, n = target.shape
-        per = F.cross_entropy(logits[:, 1:].reshape(b * n, -1), target.reshape(-1),
+        out = logits[:, 1:]
+        if self.spec.loss_logits == "codebook":
+            out = out[..., : self.spec.codebook_size]
+        per = F.cross_entropy(out.reshape(b * n, -1), target.reshape(-1),
                               label_smoothing=self.spec.label_smoothing, reduction="none")
         m = masked.to(per.dtype).view(-1)
         return (per * m).sum() / m.sum().clamp_min(1)

@@ -64,7 +64,9 @@ def _setup(original: torch.nn.Module, cfg: RunConfig, which: str, seed_offset: i
     student = copy.deepcopy(original).to(device)
     params = trainable(student, which)
     gen = torch.Generator().manual_seed(unlearn_seed(cfg) + seed_offset)
-    return student, params, frozen_copy(original).to(device), gen, ops_for(original, cfg)
+    teacher, ops = frozen_copy(original).to(device), ops_for(original, cfg)
+    ops.prepare(student, teacher)  # e.g. Palette's released unlearning dropout
+    return student, params, teacher, gen, ops
 
 
 def _adamw(cfg: RunConfig):

@@ -79,6 +79,9 @@ class FamilyOps:
         self.cfg = cfg
         self.family = model.family
 
+    def prepare(self, student: torch.nn.Module, teacher: torch.nn.Module) -> None:
+        """Adjust the student and the frozen teacher before unlearning (default: nothing)."""
+
     # ---- randomness of one step -------------------------------------------------------------
     def _mask(self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator) -> Any:
         if self.cfg.unlearn.mask == "centre":
@@ -169,6 +172,21 @@ class DiffusionOps(FamilyOps):
         if kind != "normal":
             step["forget_eps"] = noise_image(model, x, gen, kind) * 2 - 1
         return step
+
+    def prepare(self, student: torch.nn.Module, teacher: torch.nn.Module) -> None:
+        """The released unlearning configs' dropout (``PaletteSpec.unlearn_dropout``): 0.0 with
+        the real retain set, 0.2 with the proxy one, where the teacher also runs in train mode
+        (so its targets see dropout too)."""
+        rates = getattr(student.spec, "unlearn_dropout", None)
+        if rates is None:
+            return
+        proxy = self.cfg.unlearn.retain_source == "proxy"
+        for model in (student, teacher):
+            for m in model.modules():
+                if isinstance(m, torch.nn.Dropout):
+                    m.p = rates[proxy]
+        if proxy:
+            teacher.train()
 
     def _kw(self, step: Step) -> dict[str, Any]:
         return {k: step[k] for k in ("gamma", "noise", "cond_noise")}

@@ -1,0 +1,62 @@
+"""Fidelity to the released code where l2l's paper sizes follow it (issue: loss fidelity)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from l2l.config import preset, replace
+from l2l.models import build_model
+from l2l.models import diffusion as palette
+from l2l.models import mage
+from l2l.unlearn.methods import _setup
+
+
+def test_paper_mage_loss_is_the_cross_entropy_over_codebook_logits_only():
+    assert mage.SIZES["base"].loss_logits == "codebook"
+    assert mage.SIZES["tiny"].loss_logits == "vocab"  # the committed small runs' loss
+    torch.manual_seed(0)
+    model = mage.MAGE(dataclasses.replace(mage.SIZES["smoke"], loss_logits="codebook"))
+    k, n = model.spec.codebook_size, model.spec.num_tokens
+    logits = torch.randn(2, 1 + n, model.spec.vocab_size)
+    target = torch.randint(0, k, (2, n))
+    masked = torch.rand(2, n) < 0.5
+    ls = model.spec.label_smoothing
+    per = F.cross_entropy(logits[:, 1:, :k].reshape(-1, k), target.reshape(-1),
+                          label_smoothing=ls, reduction="none")
+    expected = (per * masked.view(-1)).sum() / masked.sum()
+    assert model.forward_loss(logits, target, masked).item() == pytest.approx(expected.item(),
+                                                                              rel=1e-6)
+    full = mage.MAGE(mage.SIZES["smoke"]).forward_loss(logits, target, masked)
+    assert full.item() > expected.item()  # more logits in the normaliser
+    with pytest.raises(ValueError, match="loss_logits must be"):
+        dataclasses.replace(mage.SIZES["smoke"], loss_logits="all")
+
+
+def _dropouts(model):
+    return {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+
+
+@pytest.mark.parametrize("source,rate,teacher_training", [("real", 0.0, False),
+                                                           ("proxy", 0.2, True)])
+def test_palette_unlearning_dropout_follows_the_released_config(monkeypatch, source, rate,
+                                                                teacher_training):
+    spec = dataclasses.replace(palette.SIZES["smoke"], unlearn_dropout=(0.0, 0.2))
+    model = palette.Palette(dataclasses.replace(
+        spec, unet=dataclasses.replace(spec.unet, dropout=0.2)))
+    cfg = replace(preset("smoke"), retain_source=source)
+    student, _, teacher, _, _ = _setup(model, cfg, "encoder")
+    assert _dropouts(student) == {rate} and _dropouts(teacher) == {rate}
+    assert teacher.training is teacher_training
+    assert _dropouts(model) == {0.2}  # the original is untouched
+    assert palette.SIZES["places2"].unlearn_dropout == (0.0, 0.2)
+
+
+def test_small_palette_keeps_its_own_dropout():
+    model = build_model("diffusion", "tiny")
+    student, _, teacher, _, _ = _setup(model, replace(preset("small"), retain_source="proxy"),
+                                       "encoder")
+    assert _dropouts(student) == {0.0} and not teacher.training
