@@ -21,8 +21,12 @@ install: $(VENV)/.installed
 small: install
 	@$(MAKE) --no-print-directory run SCALE=small
 
+# Paper scale: DATA_ROOT holds the data sets and checkpoints (README); preflight lists every
+# missing input at once before anything runs.
+DATA_ROOT ?= $(CURDIR)/data
 paper: install
-	@$(MAKE) --no-print-directory run SCALE=paper
+	$(PY) -m l2l.preflight --scale paper --data-root $(abspath $(DATA_ROOT))
+	@$(MAKE) --no-print-directory run SCALE=paper EXTRA="-p DATA_ROOT $(abspath $(DATA_ROOT))"
 
 # Every notebook in order, headless, at $(SCALE); executed copies go to results/$(SCALE)/executed/.
 run:
@@ -30,7 +34,7 @@ run:
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb); start=$$(date +%s); \
 	  echo "[$$(date +%T)] $$name  SCALE=$(SCALE) ..."; \
-	  $(PY) -m papermill $$nb results/$(SCALE)/executed/$$name -p SCALE $(SCALE) \
+	  $(PY) -m papermill $$nb results/$(SCALE)/executed/$$name -p SCALE $(SCALE) $(EXTRA) \
 	    --cwd notebooks --no-progress-bar --log-level WARNING || exit 1; \
 	  echo "[$$(date +%T)] $$name  done in $$(( $$(date +%s) - start )) s"; \
 	done

@@ -109,3 +109,19 @@ def test_places_loader_uses_the_authors_order_and_the_flat_val_folder(tmp_path):
                          retain_classes=(0,)))
     with pytest.raises(FileNotFoundError, match="Places-365 not found"):
         load_data(preset("paper", dataset="places365", data_root=str(tmp_path / "none")))
+
+
+def test_preflight_names_every_missing_input_in_one_error(tmp_path):
+    from l2l import preflight
+
+    cfg = preset("paper", data_root=str(tmp_path))
+    problems = preflight.missing_inputs(cfg)
+    text = "\n".join(problems)
+    for what in ("[data: imagenet", "[data: places365", "[data: cifar10", "[checkpoint: mae]",
+                 "[checkpoint: vqgan]", "[checkpoint: diffusion]"):
+        assert what in text, what
+    assert "ImageNet-1K not found" in text and "data_batch_1" in text
+    with pytest.raises(FileNotFoundError, match=rf"{len(problems)} input\(s\) missing"):
+        preflight.check(cfg)
+    with pytest.raises(SystemExit, match="checkpoint: mae"):
+        preflight.main(["--scale", "paper", "--data-root", str(tmp_path)])
