@@ -21,9 +21,10 @@ decoder's output projection, although no gradient flows into it through the deco
 Deviations. The ViT blocks are ``l2l.models.mae.Block`` (same keys), which has no internal dropout,
 as in the authors' i2i fork (block dropout 0.0; the upstream MAGE uses 0.1 on attention and MLP);
 the 0.1 dropout of the token embedding is kept. The masked-token loss runs over the codebook
-logits only at paper size, as released (``MAGESpec.loss_logits``). The completion composite is a plain paste of ``x`` outside the hole (the released
-``testpaint.py`` blends through a Gaussian-blurred mask); the MaskGIT schedule counts the masked
-tokens of each image (``testpaint.py`` counts all 256 tokens and skips the early steps).
+logits only at paper size, as released (``MAGESpec.loss_logits``). The completion composite is a
+plain paste of ``x`` outside the hole (the released ``testpaint.py`` blends through a
+Gaussian-blurred mask); the MaskGIT schedule counts the masked tokens of each image
+(``testpaint.py`` counts all 256 tokens and skips the early steps).
 
 Masks: a pixel mask is float [B, 1, H, W] (1 = hole); a ``TokenMask`` holds bool [B, L] ``drop``
 (removed from the encoder input) and ``masked`` ([MASK] id; drop implies masked).
