@@ -46,6 +46,9 @@ class DataConfig:
     # seed of the photo crops and of the sample-level split; -1 = the run's ``seed``. Set it to
     # vary only the training seed over one data set (the AutoEncoder study's 3 seeds).
     sample_seed: int = -1
+    # ImageNet at paper scale: training images of each of the other 800 classes loaded as Li et
+    # al.'s proxy pool (class ids after the official 200; spec paper1 Sec. 7.3); 0 = none
+    proxy_per_class: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,8 @@ PAPER = RunConfig(
         test_per_class=50,
         forget_classes=tuple(range(100)),
         retain_classes=tuple(range(100, 200)),
+        # the released proxy set "other 800 classes" at r = 1, N = 100: ceil(r 100 N / 800)
+        proxy_per_class=13,
     ),
     model=ModelConfig(size="large", checkpoint="checkpoints/mae_visualize_vit_large_ganloss.pth"),
     train=TrainConfig(steps=0),
@@ -218,6 +223,7 @@ LAMBDA_RULES = ("retrain", "kappa_e0")  # UnlearnConfig.lam_rule
 # Fields added after results were cached: left out of ``cache_key`` while at these values, so
 # that every run cached before they existed (which ran as if they had them) stays valid.
 KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed"): -1,
+                       ("data", "proxy_per_class"): 0,
                        ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal"}
 NOISE_TYPES = ("normal", "uniform", "constant")  # UnlearnConfig.noise_type
 SEED_STRIDE = 10007  # unlearning seed = cfg.seed + SEED_STRIDE * unlearn.seed_offset
@@ -369,6 +375,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     if d.poison and d.split != "sample":
         raise ValueError("data.poison needs data.split = 'sample' (the poisoned images are "
                          "the forget set)")
+    if d.proxy_per_class < 0:
+        raise ValueError(f"data.proxy_per_class must be >= 0, got {d.proxy_per_class}")
     if d.sample_seed < -1:
         raise ValueError(f"data.sample_seed must be -1 (= seed) or >= 0, got {d.sample_seed}")
     if not 0 < d.forget_fraction < 1:

@@ -251,11 +251,13 @@ def split_data(images: ImageSet, cfg: DataConfig, seed: int = 0) -> Split:
         r_mask = _in(images.y_train, cfg.retain_classes)
         ft = images.x_test[_in(images.y_test, cfg.forget_classes)]
         rt = images.x_test[_in(images.y_test, cfg.retain_classes)]
-    elif cfg.split == "sample":
+    elif cfg.split == "sample":  # over the n_classes classes (not a loaded proxy pool)
         gen = torch.Generator().manual_seed(seed + 1)
+        pool = torch.nonzero(images.y_train < cfg.n_classes).flatten()
         f_mask = torch.zeros(n, dtype=torch.bool)
-        f_mask[torch.randperm(n, generator=gen)[: int(round(n * cfg.forget_fraction))]] = True
-        r_mask = ~f_mask
+        n_forget = int(round(len(pool) * cfg.forget_fraction))
+        f_mask[pool[torch.randperm(len(pool), generator=gen)[:n_forget]]] = True
+        r_mask = (images.y_train < cfg.n_classes) & ~f_mask
         ft = rt = images.x_test
     else:
         raise ValueError(f"unknown split {cfg.split!r}; choose 'class' or 'sample'")
@@ -348,6 +350,8 @@ def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[P
       ids 0-99, retain = 100-199); training images = ``official.unlearn_selection(
       train_per_class)`` under ``<root>/train/<wnid>/``; test images = the first
       ``test_per_class`` of each class in the official test list under ``<root>/val/<wnid>/``;
+      with ``proxy_per_class`` > 0, the other 800 classes follow as the proxy pool
+      (``_imagenet_proxy``; no test images);
     * ``places365``: the first ``n_classes`` classes in the authors' order (retain = positions
       0-49, forget = 50-99, proxy pool = 100-364); training images = the first
       ``train_per_class`` names of ``<root>/train/<class>/`` (e.g. ``train/b/badlands/``: the
@@ -377,6 +381,10 @@ def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[P
             if i is not None and seen[i] < d.test_per_class:
                 test.append((root / path, i))
                 seen[i] += 1
+        if d.proxy_per_class:
+            files, proxy = _imagenet_proxy(dirs["train"], d.proxy_per_class, len(classes))
+            train += files
+            classes = classes + proxy
     else:
         classes = official.places_classes()[: d.n_classes]
         if len(classes) < d.n_classes:
@@ -404,6 +412,28 @@ def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[P
             f"{dirs['train'].parent}, e.g. {', '.join(missing[:5])} (l2l/official_lists/README.md "
             f"says where the lists come from)")
     return train, test, tuple(classes)
+
+
+def _imagenet_proxy(train: Path, per_class: int, first_id: int
+                    ) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
+    """Li et al.'s proxy pool: the first ``per_class`` images (sorted names) of each ImageNet
+    class folder outside the official 200, in wnid order, with class ids from ``first_id``."""
+    from l2l import official
+
+    official_ids = set(official.imagenet_classes())
+    others = sorted(p.name for p in train.iterdir() if p.is_dir() and p.name not in official_ids)
+    if len(others) < 800:
+        raise FileNotFoundError(f"{train} holds {len(others)} class folders outside the "
+                                f"official 200; the proxy pool (data.proxy_per_class) needs the "
+                                f"other 800")
+    files = []
+    for j, wnid in enumerate(others):
+        names = sorted(p for p in (train / wnid).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if len(names) < per_class:
+            raise FileNotFoundError(f"{train / wnid} holds {len(names)} images; the proxy pool "
+                                    f"needs {per_class}")
+        files += [(f, first_id + j) for f in names[:per_class]]
+    return files, tuple(others)
 
 
 def _read_images(files: list[Path], size: int) -> torch.Tensor:

@@ -65,7 +65,8 @@ def _jpeg(path: Path, value: int) -> None:
 
 def test_imagenet_loader_reads_the_listed_files_and_names_the_missing_ones(tmp_path):
     cfg = preset("paper", data_root=str(tmp_path), image_size=16, n_classes=2,
-                 train_per_class=3, test_per_class=2, forget_classes=(0,), retain_classes=(1,))
+                 train_per_class=3, test_per_class=2, forget_classes=(0,), retain_classes=(1,),
+                 proxy_per_class=0)
     (tmp_path / "imagenet" / "train").mkdir(parents=True)
     (tmp_path / "imagenet" / "val").mkdir()
     with pytest.raises(FileNotFoundError, match=r"10 image\(s\) of the official lists are missing"):
@@ -125,3 +126,26 @@ def test_preflight_names_every_missing_input_in_one_error(tmp_path):
         preflight.check(cfg)
     with pytest.raises(SystemExit, match="checkpoint: mae"):
         preflight.main(["--scale", "paper", "--data-root", str(tmp_path)])
+
+
+def test_imagenet_proxy_pool_is_the_other_800_classes(tmp_path):
+    root = tmp_path / "imagenet"
+    wnids = official.imagenet_classes()[:2]
+    for i, w in enumerate(wnids):
+        for p in official.unlearn_selection(1)[w]:
+            _jpeg(root / p, 10 + i)
+    for p, w in [t for t in official.imagenet_test_list() if t[1] in wnids][::50]:
+        _jpeg(root / p, 90)
+    others = [f"n9{j:07d}" for j in range(800)]  # not official wnids
+    for j, w in enumerate(others):
+        _jpeg(root / "train" / w / "a.JPEG", j % 200)
+    cfg = preset("paper", data_root=str(tmp_path), image_size=8, n_classes=2, train_per_class=1,
+                 test_per_class=1, forget_classes=(0,), retain_classes=(1,), proxy_per_class=1)
+    images, split = load_data(cfg)
+    assert images.class_names[:2] == wnids and images.class_names[2:] == tuple(others)
+    assert images.y_train.tolist() == [0, 1] + list(range(2, 802))
+    assert len(split.proxy) == 800 and len(split.forget) == 1 and len(split.retain) == 1
+    assert preset("paper").data.proxy_per_class == 13  # ceil(r 100 N / 800), r = 1, N = 100
+    (root / "train" / others[0] / "a.JPEG").unlink()
+    with pytest.raises(FileNotFoundError, match="holds 0 images; the proxy pool needs 1"):
+        load_data(cfg)
