@@ -153,3 +153,9 @@ def test_an_mae_that_sees_no_patch_is_skipped_not_failed():
     assert p1_appendix.sees_something(mae, "outpaint_12", 32)
     assert not p1_appendix.sees_something(mae, "outpaint_13", 32)
     assert p1_appendix.sees_something(build_model("autoencoder", "cifar10"), "outpaint_13", 32)
+
+
+def test_sweeps_take_every_k_except_at_smoke_scale():
+    assert p1_appendix._ks(p1_appendix.OUTPAINT_KS, "small") == tuple(range(1, 14))
+    assert p1_appendix._ks(p1_appendix.OUTPAINT_KS, "smoke") == (1, 7, 13)  # 13: the MAE skip
+    assert p1_appendix._ks(p1_appendix.CROP_KS, "paper") == tuple(range(2, 13))
