@@ -31,14 +31,25 @@ def lr_at(step: int, total: int, base: float, warmup: float) -> float:
 
 
 def adamw(params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float,
-          betas: tuple[float, float] = (0.9, 0.95)) -> torch.optim.AdamW:
-    """AdamW with no weight decay on biases, norms and other 1-D parameters (as MAE/MAGE)."""
+          betas: tuple[float, float] = (0.9, 0.95),
+          exempt: frozenset[int] = frozenset()) -> torch.optim.AdamW:
+    """AdamW with no weight decay on biases, norms and other 1-D parameters (as MAE/MAGE), nor
+    on the parameters whose ``id`` is in ``exempt`` (``released_no_decay``)."""
     params = [p for p in params if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
+    decay = [p for p in params if p.ndim > 1 and id(p) not in exempt]
+    no_decay = [p for p in params if p.ndim <= 1 or id(p) in exempt]
     groups = [{"params": decay, "weight_decay": weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+def released_no_decay(model: torch.nn.Module) -> frozenset[int]:
+    """Parameters the released optimiser groups exempt from weight decay beyond the 1-D ones:
+    every ``*.bias`` (timm's ``add_weight_decay``, e.g. MAGE's ``mlm_layer.bias`` of shape
+    [1, 1, V]) when the model's spec asks for it (``MAGESpec.bias_no_decay``: paper size)."""
+    if not getattr(getattr(model, "spec", None), "bias_no_decay", False):
+        return frozenset()
+    return frozenset(id(p) for name, p in model.named_parameters() if name.endswith(".bias"))
 
 
 def check_finite(loss: torch.Tensor, step: int, what: str) -> None:
@@ -75,7 +86,8 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
     t = cfg.train
     gen = torch.Generator().manual_seed(cfg.seed)
     model.to(device).train()
-    opt = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=t.betas)
+    opt = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=t.betas,
+                exempt=released_no_decay(model))
     call = dist.objective(model)
     rows, start = [], time.perf_counter()
     for step in tqdm(range(t.steps), desc=desc, disable=not progress, mininterval=5):

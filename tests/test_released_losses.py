@@ -60,3 +60,18 @@ def test_small_palette_keeps_its_own_dropout():
     student, _, teacher, _, _ = _setup(model, replace(preset("small"), retain_source="proxy"),
                                        "encoder")
     assert _dropouts(student) == {0.0} and not teacher.training
+
+
+def test_released_weight_decay_groups_exempt_every_bias_at_paper_size():
+    from l2l.train import adamw, released_no_decay
+
+    assert mage.SIZES["base"].bias_no_decay and not mage.SIZES["tiny"].bias_no_decay
+    for flag in (True, False):
+        model = mage.MAGE(dataclasses.replace(mage.SIZES["smoke"], bias_no_decay=flag))
+        opt = adamw(model.parameters(), lr=1e-3, weight_decay=0.05,
+                    exempt=released_no_decay(model))
+        decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+        assert (id(model.mlm_layer.bias) in decayed) is not flag  # shape [1, 1, V]: not 1-D
+        assert id(model.mlm_layer.fc.weight) in decayed
+        names = {id(p): n for n, p in model.named_parameters()}
+        assert not any(names[i].endswith(".bias") for i in decayed) or not flag

@@ -102,6 +102,9 @@ class MAGESpec:
     # ``logits[:, 1:, :codebook_size]``) or over the whole "vocab" (codes, class slots, [MASK]);
     # the small-scale sizes keep "vocab", the loss their committed runs were trained with
     loss_logits: str = "codebook"
+    # the released parameter groups exempt every ``*.bias`` from weight decay (here only
+    # ``mlm_layer.bias`` is not 1-D); the small sizes keep l2l's 1-D rule, as their runs did
+    bias_no_decay: bool = True
 
     def __post_init__(self) -> None:
         for dim, heads in ((self.embed_dim, self.num_heads),
@@ -142,7 +145,8 @@ class MAGESpec:
 
 SIZES: dict[str, MAGESpec] = {
     "smoke": MAGESpec(TOKENIZER_SIZES["smoke"], 32, 1, 2, 32, 1, 2, class_slots=1,
-                      fake_class_slot=0, decode_steps=4, loss_logits="vocab"),
+                      fake_class_slot=0, decode_steps=4, loss_logits="vocab",
+                      bias_no_decay=False),
     # small scale (chosen for hole MSE): no token margin, hole filled with the image's known mean
     # before tokenising, one decoding pass with softmax-expected codebook vectors ("mean").
     # Measured (64-code tokenizer of 2000 steps, 1200 transformer steps, 500 + 500 test images,
@@ -152,7 +156,7 @@ SIZES: dict[str, MAGESpec] = {
     "tiny": MAGESpec(TOKENIZER_SIZES["tiny"], 128, 4, 4, 64, 2, 4, class_slots=1,
                      fake_class_slot=0, token_margin=0, hole_fill=None, decode_steps=1,
                      choice_temperature=0.0, sample_temperature=0.0, token_choice="mean",
-                     loss_logits="vocab"),
+                     loss_logits="vocab", bias_no_decay=False),
     "base": MAGESpec(TOKENIZER_SIZES["base"], 768, 12, 12, 768, 8, 16),  # mage_vit_base_patch16
 }
 

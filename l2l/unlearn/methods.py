@@ -18,7 +18,7 @@ import torch
 from l2l import dist
 from l2l.config import RunConfig, resolve_device, unlearn_seed
 from l2l.losses import Embedding, embedding_mse
-from l2l.train import adamw, train_generator
+from l2l.train import adamw, released_no_decay, train_generator
 from l2l.unlearn.loop import draw_batch, frozen_copy, release, run, trainable
 from l2l.unlearn.ops import FamilyOps, Step, ops_for, take
 
@@ -69,8 +69,10 @@ def _setup(original: torch.nn.Module, cfg: RunConfig, which: str, seed_offset: i
     return student, params, teacher, gen, ops
 
 
-def _adamw(cfg: RunConfig):
-    return lambda params, lr: adamw(params, lr=lr, weight_decay=cfg.unlearn.weight_decay)
+def _adamw(cfg: RunConfig, model: torch.nn.Module):
+    exempt = released_no_decay(model)
+    return lambda params, lr: adamw(params, lr=lr, weight_decay=cfg.unlearn.weight_decay,
+                                    exempt=exempt)
 
 
 # ----------------------------------------------------------------------------- objectives
@@ -167,7 +169,7 @@ def by_objective(name: str):
 
         u = cfg.unlearn
         rows = run(name, student, params, step_loss, steps=u.steps, lr=u.lr, warmup=u.warmup,
-                   optimizer=_adamw(cfg), grad_clip=u.grad_clip, log_every=u.log_every,
+                   optimizer=_adamw(cfg, student), grad_clip=u.grad_clip, log_every=u.log_every,
                    progress=progress)
         return release(student), rows
 
