@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from l2l.config import NOISE_TYPES, RunConfig, replace
 from l2l.data import make_mask
-from l2l.experiments.p1_tables import (P1_FAMILIES, TABLE_METHODS, _finish, score,
+from l2l.experiments.p1_tables import (P1_FAMILIES, TABLE_METHODS, _finish, cell_rows, score,
                                        table_provenance)
 from l2l.experiments.store import feature_extractor, run_config, unlearned
 
@@ -111,12 +111,8 @@ def _variant_table(cfg: RunConfig, variants: dict[str, tuple[str, dict[str, Any]
     """Rows of Table 1's task for each family and each ``variants`` label -> (method,
     overrides), the label in ``column``."""
     ext = feature_extractor(cfg)
-    parts = []
-    for family in P1_FAMILIES:
-        for label, (method, extra) in variants.items():
-            run = unlearned(cfg, family, method, **extra)
-            parts.append(score(run, APPENDIX_TASK, ext).assign(
-                family=family, method=method, task=APPENDIX_TASK, **{column: label}))
+    parts = [cell_rows(cfg, family, method, APPENDIX_TASK, ext, **extra).assign(**{column: label})
+             for family in P1_FAMILIES for label, (method, extra) in variants.items()]
     table = _finish(pd.concat(parts, ignore_index=True))
     cols = ["family", "method", column] + [c for c in SWEEP_COLUMNS if c not in
                                            ("family", "method", "k")]
