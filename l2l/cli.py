@@ -8,7 +8,8 @@ loops run under torchrun + DDP (``l2l.dist``). Example (2 GPUs, paper scale)::
 
 The original is the family's cached / official original for the config (``--original
 scratch``: a freshly initialised seeded model, for tests). Rank 0 writes the unlearned state
-dict and the history next to it (``.csv``).
+dict and the history next to it (``.csv``). ``complete`` runs generation and feature
+extraction split over the processes (``l2l.dist.map_rows``) on a fresh seeded model.
 """
 
 from __future__ import annotations
@@ -33,6 +34,35 @@ def _value(text: str) -> object:
         return text
 
 
+def _config(args: argparse.Namespace):
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    return replace(for_family(preset(args.scale), args.family),
+                   **{k: _value(v) for k, v in overrides.items()})
+
+
+def _complete(args: argparse.Namespace) -> None:
+    """Seeded fresh generator and domain network (no training): completions of the forget test
+    images with the centre hole and their domain features, written by rank 0."""
+    from l2l.data import make_mask
+    from l2l.evaluation import complete
+    from l2l.extractors import get_extractor
+    from l2l.models import DomainClassifier
+
+    cfg = _config(args)
+    split = load_data(cfg)[1]
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model.family, cfg.model.size).eval()
+    out = complete(model, split.forget_test, make_mask(cfg.eval.hole, cfg.data.image_size), cfg,
+                   batch_size=8)
+    ext = get_extractor("domain", cfg, net=DomainClassifier(n_classes=cfg.data.n_classes).eval())
+    feats = ext.features(out)
+    if dist.is_main():
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"completions": out, "features": torch.from_numpy(feats)}, args.out)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m l2l.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,12 +74,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="config override, e.g. unlearn__steps=10 (repeatable)")
     p.add_argument("--out", required=True, type=Path)
+    c = sub.add_parser("complete", help="complete the forget test images and extract features "
+                                        "(generation and extraction split over the processes)")
+    c.add_argument("--scale", default="small")
+    c.add_argument("--family", default="mae")
+    c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    c.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
 
     dist.init_from_env()
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    cfg = replace(for_family(preset(args.scale), args.family),
-                  **{k: _value(v) for k, v in overrides.items()})
+    if args.command == "complete":
+        _complete(args)
+        return
+    cfg = _config(args)
     images, split = load_data(cfg)
     if args.original == "scratch":
         torch.manual_seed(cfg.seed)

@@ -2,7 +2,8 @@
 
 Every notebook builds its config with ``preset(SCALE, seed=..., device=..., data_root=...)``.
 The environment variable ``L2L_SCALE`` (if set) wins over the ``scale`` argument, so that CI can
-run every notebook at smoke scale exactly as committed (``L2L_SCALE=smoke pytest --nbmake``).
+run every notebook at smoke scale exactly as committed (``L2L_SCALE=smoke pytest --nbmake``);
+``L2L_DATA_ROOT`` likewise wins over ``data_root`` (the paper-dry run's synthetic data root).
 
 Overrides are keyword arguments: a field name that exists in exactly one section
 (``alpha=0.25``), a top-level field (``seed=1``), or ``section__field`` (``train__steps=10``).
@@ -18,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-SCALES = ("smoke", "small", "paper")
+SCALES = ("smoke", "small", "paper", "paper-dry")
 SECTIONS = ("data", "model", "train", "unlearn", "eval")
 
 
@@ -46,8 +47,9 @@ class DataConfig:
     # seed of the photo crops and of the sample-level split; -1 = the run's ``seed``. Set it to
     # vary only the training seed over one data set (the AutoEncoder study's 3 seeds).
     sample_seed: int = -1
-    # ImageNet at paper scale: training images of each of the other 800 classes loaded as Li et
-    # al.'s proxy pool (class ids after the official 200; spec paper1 Sec. 7.3); 0 = none
+    # Li et al.'s proxy pool at paper scale (spec paper1 Sec. 7.3): ImageNet = training images of
+    # each of the other 800 classes (class ids after the official 200), 0 = none; Places-365 =
+    # images of each proxy-pool class (positions 100-364; the released 200), 0 = train_per_class
     proxy_per_class: int = 0
 
 
@@ -108,7 +110,8 @@ class UnlearnConfig:
     # Li et al.'s proxy retain set (spec paper1 Sec. 7.3): "other_classes" = training images of
     # classes outside forget and retain (seen by the original; ImageNet's other 800 classes);
     # "unseen_photos" = crops of photos the original never saw (the COCO analog; small scale,
-    # l2l.data.unseen_photos)
+    # l2l.data.unseen_photos); "coco" = as many images as there are forget images, the first
+    # in name order of ``<data_root>/coco/`` (paper scale; Li et al.'s COCO option, l2l.data.coco)
     proxy: str = "other_classes"
     # the share of the real retain images unlearning sees (evenly spaced over the set, so every
     # class keeps its share): the retain-amount study of notebook 33; 1 = all
@@ -147,6 +150,10 @@ class EvalConfig:
     """How completions are scored: feature extractor, hole, bootstrap."""
 
     extractor: str = "domain"  # small CNN trained on the small data set (cached)
+    # Li et al.'s released protocol (l2l.protocol): the network of the IS ("" = the extractor's
+    # own class outputs) and the reference of the full-image FID ("matched" | "full_resolution")
+    is_network: str = ""
+    fid_reference: str = "matched"
     hole: str = "centre_half"  # see l2l.data.make_mask
     n_boot: int = 50
     n_samples_figure: int = 6
@@ -161,6 +168,9 @@ class RunConfig:
     device: str = "auto"
     data_root: str = "../data"
     num_workers: int = 0
+    # "bf16": the passes of training, unlearning and generation under torch.autocast(bfloat16)
+    # (a GPU option; losses, optimiser states and metric features stay float32); "fp32": none
+    precision: str = "fp32"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -211,21 +221,45 @@ PAPER = RunConfig(
     model=ModelConfig(size="large", checkpoint="checkpoints/mae_visualize_vit_large_ganloss.pth"),
     train=TrainConfig(steps=0),
     unlearn=UnlearnConfig(alpha=0.2, steps=940, log_every=20, lam_rule="kappa_e0"),
-    eval=EvalConfig(extractor="inception", n_boot=20, n_samples_figure=8),
+    eval=EvalConfig(extractor="inception", is_network="inception_tv_released",
+                    fid_reference="full_resolution", n_boot=20, n_samples_figure=8),
 )
 
-PRESETS = {"smoke": SMOKE, "small": SMALL, "paper": PAPER}
+# Paper-dry: the paper code path, executed on CPU in minutes on the synthetic DATA_ROOT that
+# ``python -m l2l.dryrun DIR`` writes (``make paper-dry``, part of ``make test``): the paper's data
+# sets read through Li et al.'s official lists and the streaming loader, official-layout
+# checkpoints, proxy pools, the kappa * e0 lambda rule and worker threads, with smoke-size models
+# at 32 px, a few images per class and smoke step counts. It checks that the paper path runs, not
+# what it measures: the synthetic images and random checkpoints mean nothing. Scores use the
+# domain network (the Inception / CLIP extractors have their own tests; clean-fid's Inception on
+# 2 CPU cores would dominate the run).
+PAPER_DRY = RunConfig(
+    scale="paper-dry",
+    num_workers=2,
+    data=dataclasses.replace(PAPER.data, image_size=32, train_per_class=2, test_per_class=1,
+                             proxy_per_class=1),
+    model=dataclasses.replace(PAPER.model, size="smoke"),
+    train=SMOKE.train,
+    unlearn=dataclasses.replace(SMOKE.unlearn, alpha=PAPER.unlearn.alpha, proxy="other_classes",
+                                lam_rule=PAPER.unlearn.lam_rule),
+    eval=dataclasses.replace(SMOKE.eval, fid_reference="full_resolution"),
+)
+
+PRESETS = {"smoke": SMOKE, "small": SMALL, "paper": PAPER, "paper-dry": PAPER_DRY}
 
 FAMILIES = ("mae", "vqgan", "diffusion", "autoencoder")
 EXTRACTORS = ("domain", "inception", "clip")  # l2l.extractors
-PROXIES = ("other_classes", "unseen_photos")  # UnlearnConfig.proxy
+PROXIES = ("other_classes", "unseen_photos", "coco")  # UnlearnConfig.proxy
 LAMBDA_RULES = ("retrain", "kappa_e0")  # UnlearnConfig.lam_rule
 # Fields added after results were cached: left out of ``cache_key`` while at these values, so
 # that every run cached before they existed (which ran as if they had them) stays valid.
 KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed"): -1,
                        ("data", "proxy_per_class"): 0,
-                       ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal"}
+                       ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal",
+                       ("eval", "is_network"): "", ("eval", "fid_reference"): "matched"}
 NOISE_TYPES = ("normal", "uniform", "constant")  # UnlearnConfig.noise_type
+IS_NETWORKS = ("inception_tv_released", "inception_tv", "places_resnet50")  # l2l.protocol
+FID_REFERENCES = ("matched", "full_resolution")  # EvalConfig.fid_reference, l2l.protocol
 SEED_STRIDE = 10007  # unlearning seed = cfg.seed + SEED_STRIDE * unlearn.seed_offset
 
 # Per-family recipes, applied by ``for_family`` on top of a preset: model size and the training
@@ -261,14 +295,35 @@ FAMILY_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "diffusion": {"model__size": "places2", "model__checkpoint": "checkpoints/16_Network.pth",
                       "data__dataset": "places365", "data__image_size": 256,
                       "data__n_classes": 365, "data__forget_classes": tuple(range(50, 100)),
-                      "data__retain_classes": tuple(range(50)), "data__test_per_class": 100},
-        "autoencoder": {"model__size": "cifar10", "data__dataset": "cifar10",
-                        "data__image_size": 32, "data__n_classes": 10,
+                      "data__retain_classes": tuple(range(50)), "data__test_per_class": 100,
+                      "data__proxy_per_class": 200, "eval__is_network": "places_resnet50",
+                      "eval__fid_reference": "matched"},
+        "autoencoder": {"model__size": "cifar10", "model__checkpoint": "",
+                        "data__dataset": "cifar10", "data__image_size": 32, "data__n_classes": 10,
                         "data__forget_classes": (0,), "data__retain_classes": tuple(range(1, 10)),
                         "data__train_per_class": 5000, "data__test_per_class": 1000,
                         "train__steps": 11730, "train__batch_size": 128, "train__lr": 1e-3,
-                        "train__weight_decay": 0.0, "train__betas": (0.9, 0.999)},
+                        "train__weight_decay": 0.0, "train__betas": (0.9, 0.999),
+                        # CIFAR-10 has no class outside forget + retain: the proxy rows use
+                        # the unseen photos, as at small scale
+                        "unlearn__proxy": "unseen_photos",
+                        "eval__is_network": "", "eval__fid_reference": "matched"},
     },
+}
+
+
+# Paper-dry recipes: the paper recipes' data sets, splits and checkpoint files at the dry sizes.
+FAMILY_RECIPES["paper-dry"] = {
+    "mae": {},
+    "vqgan": {"model__size": "smoke", "model__checkpoint": "checkpoints/mage-vitb-1600.pth"},
+    "diffusion": {"model__size": "smoke", "model__checkpoint": "checkpoints/16_Network.pth",
+                  "data__dataset": "places365", "data__n_classes": 365,
+                  "data__forget_classes": tuple(range(50, 100)),
+                  "data__retain_classes": tuple(range(50)), "eval__fid_reference": "matched"},
+    "autoencoder": {"model__size": "smoke", "model__checkpoint": "", "data__dataset": "cifar10",
+                    "data__n_classes": 10, "data__forget_classes": (0,),
+                    "data__retain_classes": tuple(range(1, 10)), "data__proxy_per_class": 0,
+                    "unlearn__proxy": "unseen_photos", "eval__fid_reference": "matched"},
 }
 
 
@@ -331,10 +386,12 @@ def replace(cfg: RunConfig, **overrides: Any) -> RunConfig:
 
 
 def preset(scale: str = "small", **overrides: Any) -> RunConfig:
-    """The preset for ``scale`` with overrides; ``$L2L_SCALE`` (if set) replaces ``scale``.
+    """The preset for ``scale`` with overrides; ``$L2L_SCALE`` (if set) replaces ``scale`` and
+    ``$L2L_DATA_ROOT`` (if set) the ``data_root`` override.
 
     Args:
-        scale: "smoke" (tests, seconds), "small" (CPU, offline, minutes) or "paper" (GPU).
+        scale: "smoke" (tests, seconds), "small" (CPU, offline, minutes), "paper" (GPU) or
+            "paper-dry" (the paper path on a synthetic DATA_ROOT, ``l2l.dryrun``).
         **overrides: field overrides, e.g. ``seed=1``, ``alpha=0.25``, ``train__steps=10``.
 
     Returns:
@@ -343,6 +400,8 @@ def preset(scale: str = "small", **overrides: Any) -> RunConfig:
     scale = os.environ.get("L2L_SCALE") or scale
     if scale not in PRESETS:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if os.environ.get("L2L_DATA_ROOT"):  # the paper-dry test's synthetic DATA_ROOT
+        overrides["data_root"] = os.environ["L2L_DATA_ROOT"]
     return replace(PRESETS[scale], **overrides)
 
 
@@ -360,11 +419,19 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"unknown scale {cfg.scale!r}; choose one of {', '.join(SCALES)}")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {cfg.device!r}")
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {cfg.precision!r}")
     if cfg.model.family not in FAMILIES:
         raise ValueError(f"unknown model family {cfg.model.family!r}; choose one of {', '.join(FAMILIES)}")
     if cfg.eval.extractor not in EXTRACTORS:
         raise ValueError(f"unknown eval.extractor {cfg.eval.extractor!r}; choose one of "
                          f"{', '.join(EXTRACTORS)}")
+    if cfg.eval.is_network not in ("",) + IS_NETWORKS:
+        raise ValueError(f"unknown eval.is_network {cfg.eval.is_network!r}; choose '' (the "
+                         f"extractor's own class outputs) or one of {', '.join(IS_NETWORKS)}")
+    if cfg.eval.fid_reference not in FID_REFERENCES:
+        raise ValueError(f"eval.fid_reference must be one of {', '.join(FID_REFERENCES)}, got "
+                         f"{cfg.eval.fid_reference!r}")
     if d.split not in ("class", "sample"):
         raise ValueError(f"data.split must be 'class' or 'sample', got {d.split!r}")
     classes = set(range(d.n_classes))
@@ -413,6 +480,23 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
+# Fields added after whole configs (``key_dict``) keyed cached tables: left out of those keys
+# while at these values, so that the tables cached before they existed stay valid.
+FULL_KEY_STABLE_DEFAULTS = {("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
+                            (None, "precision"): "fp32"}
+
+
+def key_dict(cfg: RunConfig) -> dict[str, Any]:
+    """``to_dict(cfg)`` as a cache key: the ``FULL_KEY_STABLE_DEFAULTS`` fields dropped while at
+    their default."""
+    d = to_dict(cfg)
+    for (section, name), default in FULL_KEY_STABLE_DEFAULTS.items():
+        where = d if section is None else d[section]
+        if where.get(name) == default:
+            del where[name]
+    return d
+
+
 def from_dict(d: dict[str, Any]) -> RunConfig:
     """Inverse of ``to_dict``; unknown keys raise ``ValueError``."""
     d = dict(d)
@@ -448,6 +532,8 @@ def cache_key(cfg: RunConfig, *parts: str) -> dict[str, Any]:
     """
     full = to_dict(cfg)
     key = {"scale": cfg.scale, "seed": cfg.seed}
+    if cfg.precision != "fp32":  # bf16 changes what is computed
+        key["precision"] = cfg.precision
     for part in parts:
         if part not in full:
             raise ValueError(f"unknown config part {part!r}")

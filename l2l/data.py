@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,22 @@ def unseen_photos(cfg: DataConfig, n: int, seed: int = 0) -> torch.Tensor:
     return torch.cat(out)[spread(per * len(files), n)]
 
 
+def coco(cfg: RunConfig, n: int) -> FileImages:
+    """Li et al.'s COCO proxy retain option at paper scale: the first ``n`` images in name order
+    of ``<data_root>/coco/`` (any COCO image folder placed there, e.g. val2017's JPEGs),
+    streamed like the other paper-scale sets."""
+    from l2l.io import data_path
+
+    root = data_path(cfg, "coco")
+    files = (sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+             if root.is_dir() else [])
+    if len(files) < n:
+        raise FileNotFoundError(f"the COCO proxy (unlearn.proxy = 'coco') needs {n} images in "
+                                f"{root}, found {len(files)}: place COCO images (e.g. val2017/*.jpg) "
+                                f"there or pass DATA_ROOT")
+    return FileImages(files[:n], cfg.data.image_size, workers=cfg.num_workers)
+
+
 # ----------------------------------------------------------------------------- splits
 @dataclass(frozen=True)
 class Split:
@@ -293,29 +310,40 @@ def load_data(cfg: RunConfig) -> tuple[ImageSet, Split]:
     return images, split
 
 
-def load_cifar10(cfg: RunConfig) -> ImageSet:
-    """CIFAR-10 from ``<data_root>/cifar10`` (torchvision layout, never downloaded).
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_FILES = CIFAR_TRAIN + ("test_batch", "batches.meta")
 
-    Place ``cifar-10-batches-py/`` (the python version of the data set) in that folder.
-    """
-    from torchvision.datasets import CIFAR10
+
+def load_cifar10(cfg: RunConfig) -> ImageSet:
+    """CIFAR-10 from ``<data_root>/cifar10/cifar-10-batches-py/`` (the python version of the
+    data set, never downloaded), in memory (60,000 images of 32 px: 184 MB).
+
+    The batches are read directly (the format torchvision's ``CIFAR10`` reads, without its md5
+    check of the release files, so that the paper-dry run can use a synthetic copy)."""
+    import pickle
 
     from l2l.io import data_path
 
-    root = data_path(cfg, "cifar10")
-    try:
-        parts = [CIFAR10(str(root), train=t, download=False) for t in (True, False)]
-    except RuntimeError as exc:
+    folder = data_path(cfg, "cifar10") / "cifar-10-batches-py"
+    missing = [f for f in CIFAR_FILES if not (folder / f).is_file()]
+    if missing:
         raise FileNotFoundError(
-            f"CIFAR-10 not found: expected {root / 'cifar-10-batches-py'} (the python version "
-            f"of the data set). Place it there or pass DATA_ROOT."
-        ) from exc
-    (xtr, ytr), (xte, yte) = [
-        (torch.from_numpy(p.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(p.targets))
-        for p in parts
-    ]
+            f"CIFAR-10 not found: {', '.join(missing)} missing in {folder} (the python version of "
+            f"the data set, cs.toronto.edu/~kriz/cifar.html). Place it there or pass DATA_ROOT.")
+
+    def read(name: str) -> dict[str, Any]:
+        with open(folder / name, "rb") as fh:
+            return pickle.load(fh, encoding="latin1")
+
+    def images(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [read(n) for n in names]
+        x = np.concatenate([np.asarray(p["data"], dtype=np.uint8) for p in parts])
+        y = [c for p in parts for c in p["labels"]]
+        return torch.from_numpy(x.reshape(-1, 3, 32, 32).copy()), torch.tensor(y)
+
+    (xtr, ytr), (xte, yte) = images(CIFAR_TRAIN), images(("test_batch",))
     none = torch.zeros(0, 4, dtype=torch.long)
-    return ImageSet(xtr, ytr, xte, yte, none, none, tuple(parts[0].classes))
+    return ImageSet(xtr, ytr, xte, yte, none, none, tuple(read("batches.meta")["label_names"]))
 
 
 # paper-scale image-folder data sets: <data_root>/<name>/{train,val}/<class>/<image>
@@ -355,7 +383,7 @@ def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[P
     * ``places365``: the first ``n_classes`` classes in the authors' order (retain = positions
       0-49, forget = 50-99, proxy pool = 100-364); training images = the first
       ``train_per_class`` names of ``<root>/train/<class>/`` (e.g. ``train/b/badlands/``: the
-      release lists no training subset); test images = the first ``test_per_class`` of each
+      release lists no training subset), ``proxy_per_class`` of each proxy-pool class when set; test images = the first ``test_per_class`` of each
       class in ``places365_val.txt``, flat in ``<root>/val/`` as released.
 
     Both lists are ordered by class (then list order). Every listed file must exist: one
@@ -389,14 +417,15 @@ def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[P
         classes = official.places_classes()[: d.n_classes]
         if len(classes) < d.n_classes:
             raise ValueError(f"Places-365 has 365 classes; the config asks {d.n_classes}")
+        used = set(d.forget_classes) | set(d.retain_classes)
         for i, name in enumerate(classes):
             folder = dirs["train"] / official.places_folder(name)
             files = (sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                      if folder.is_dir() else [])
-            if len(files) < d.train_per_class:
-                raise FileNotFoundError(f"{folder} holds {len(files)} images; the config needs "
-                                        f"{d.train_per_class}")
-            train += [(f, i) for f in files[: d.train_per_class]]
+            n = d.proxy_per_class if d.proxy_per_class and i not in used else d.train_per_class
+            if len(files) < n:
+                raise FileNotFoundError(f"{folder} holds {len(files)} images; the config needs {n}")
+            train += [(f, i) for f in files[:n]]
         seen = dict.fromkeys(range(len(classes)), 0)
         index = {n: i for i, n in enumerate(classes)}
         for name, cls in official.places_val_list():
@@ -436,28 +465,89 @@ def _imagenet_proxy(train: Path, per_class: int, first_id: int
     return files, tuple(others)
 
 
-def _read_images(files: list[Path], size: int) -> torch.Tensor:
-    """Images resized (shorter side, bicubic, antialiased) and centre-cropped to ``size``:
-    uint8 [len(files), 3, size, size]."""
+def read_image(path: Path, size: int) -> torch.Tensor:
+    """One image file resized (shorter side, bicubic, antialiased) and centre-cropped to
+    ``size``: uint8 [3, size, size]."""
     from PIL import Image  # a torchvision dependency
     from torchvision.transforms.v2.functional import center_crop, resize
 
-    out = []
-    for f in files:
-        with Image.open(f) as img:
-            x = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)
-        out.append(center_crop(resize(x, size, antialias=True), [size, size]))
-    return torch.stack(out)
+    with Image.open(path) as img:
+        x = torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)
+    return center_crop(resize(x, size, antialias=True), [size, size])
+
+
+class FileImages(torch.utils.data.Dataset):
+    """Images streamed from disk (paper scale): behaves like the uint8 [N, 3, S, S] tensors of
+    the small scale wherever l2l reads images, without holding them in memory.
+
+    * ``images[i]`` reads file ``i`` (``read_image``): uint8 [3, S, S];
+    * ``images[mask]``, ``images[index]``, ``images[a:b]`` are new ``FileImages`` over those files
+      (nothing is read), so ``split_data`` builds forget / retain / test sets as for tensors;
+    * ``take(images, index)`` reads a batch with ``workers`` threads (PIL decodes outside the
+      GIL), in index order, pinned when CUDA is available. The loops draw every batch's indices
+      from the run's seeded generator and keep their rank's shard (``l2l.dist``), so the order is
+      deterministic and DDP-aware exactly as for tensors;
+    * ``loader(batch_size)`` is the plain ``DataLoader`` (worker processes, pinned memory) for one
+      ordered pass over every image.
+
+    ``files`` keeps the paths: the released FID reference reads them at full resolution.
+    """
+
+    def __init__(self, files: Sequence[Path], size: int, *, workers: int = 0) -> None:
+        self.files, self.size, self.workers = tuple(Path(f) for f in files), int(size), workers
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.files), 3, self.size, self.size)
+
+    def subset(self, files: Sequence[Path]) -> FileImages:
+        return FileImages(files, self.size, workers=self.workers)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self.subset(self.files[index])
+        if isinstance(index, (int, np.integer)) or (torch.is_tensor(index) and index.ndim == 0
+                                                    and index.dtype != torch.bool):
+            return read_image(self.files[int(index)], self.size)
+        idx = torch.as_tensor(index)
+        if idx.dtype == torch.bool:
+            if len(idx) != len(self):
+                raise IndexError(f"boolean index of length {len(idx)} for {len(self)} images")
+            idx = torch.nonzero(idx).flatten()
+        return self.subset([self.files[i] for i in idx.tolist()])
+
+    def read(self, index: Any) -> torch.Tensor:
+        """uint8 [len(index), 3, S, S], read with ``workers`` threads, in index order."""
+        rows = torch.arange(len(self))[index].flatten().tolist() if isinstance(index, slice) \
+            else [int(i) for i in torch.as_tensor(index).flatten().tolist()]
+        if self.workers > 1 and len(rows) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.workers) as pool:
+                out = list(pool.map(lambda i: read_image(self.files[i], self.size), rows))
+        else:
+            out = [read_image(self.files[i], self.size) for i in rows]
+        x = torch.stack(out) if out else torch.empty(0, 3, self.size, self.size, dtype=torch.uint8)
+        return x.pin_memory() if torch.cuda.is_available() else x
+
+    def loader(self, batch_size: int) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self, batch_size=batch_size, shuffle=False,
+                                           num_workers=self.workers,
+                                           pin_memory=torch.cuda.is_available())
 
 
 def load_image_folders(cfg: RunConfig) -> ImageSet:
     """ImageNet-1K / Places-365 at paper scale: the files of ``official_files`` (Li et al.'s
-    class lists, test list and unlearning selection), held in memory as uint8."""
+    class lists, test list and unlearning selection), streamed from disk (``FileImages``, read
+    by ``cfg.num_workers`` threads)."""
     train, test, classes = official_files(cfg)
-    parts = []
+    parts: list[Any] = []
     for files in (train, test):
-        x = _read_images([p for p, _ in files], cfg.data.image_size)
-        parts += [x, torch.tensor([c for _, c in files], dtype=torch.long)]
+        parts += [FileImages([p for p, _ in files], cfg.data.image_size, workers=cfg.num_workers),
+                  torch.tensor([c for _, c in files], dtype=torch.long)]
     none = torch.zeros(0, 4, dtype=torch.long)
     return ImageSet(*parts, none, none, classes)
 
@@ -466,6 +556,8 @@ def take(source: Any, index: torch.Tensor) -> torch.Tensor:
     """Rows ``index`` of a uint8/float tensor or an indexable data set, as float [B, 3, S, S] in [0, 1]."""
     if isinstance(source, torch.Tensor):
         return to_float(source[index])
+    if isinstance(source, FileImages):
+        return to_float(source.read(index))
     return torch.stack([to_float(source[int(i)]) for i in index])
 
 

@@ -48,22 +48,31 @@ def shard(n: int) -> slice:
     return slice(rank * per, (rank + 1) * per)
 
 
+def autocast(precision: str, device: str | torch.device) -> Any:
+    """``torch.autocast`` to bfloat16 when ``precision == "bf16"``, else a no-op context."""
+    kind = torch.device(device).type if not isinstance(device, torch.device) else device.type
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 class _Objective(nn.Module):
     """Holds the trained model so that DDP sees its parameters; ``forward(fn, *args)`` returns
-    ``fn(model, *args)``, the step's scalar loss."""
+    ``fn(model, *args)``, the step's scalar loss (under bf16 autocast with ``precision="bf16"``,
+    returned as float32)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, precision: str = "fp32") -> None:
         super().__init__()
-        self.model = model
+        self.model, self.precision = model, precision
 
     def forward(self, fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
-        return fn(self.model, *args)
+        device = next(self.model.parameters()).device
+        with autocast(self.precision, device):
+            return fn(self.model, *args).float()
 
 
-def objective(model: nn.Module) -> Callable[..., torch.Tensor]:
+def objective(model: nn.Module, precision: str = "fp32") -> Callable[..., torch.Tensor]:
     """``call(fn, *args) -> loss``: plain call in one process, through DDP under torchrun (built
     after ``requires_grad`` is set: DDP averages the gradients of the trainable parameters)."""
-    wrapped = _Objective(model)
+    wrapped = _Objective(model, precision)
     if rank_world()[1] == 1:
         return wrapped
     ids = [torch.cuda.current_device()] if torch.cuda.is_available() else None
@@ -79,3 +88,35 @@ def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
         t = t.cuda()
     dist.all_reduce(t)
     return dict(zip(values, (t / rank_world()[1]).tolist()))
+
+
+def map_rows(fn: Callable[[Any], Any], rows: Any) -> Any:
+    """``fn(rows)`` with the rows split into contiguous blocks over the processes under
+    torchrun and the results gathered in order on every rank (generation and feature
+    extraction); a plain call otherwise. ``rows`` is anything sliceable with ``len`` (a tensor,
+    ``l2l.data.FileImages``); ``fn`` returns a tensor, an array, or a tuple of them (None kept)."""
+    rank, world = rank_world()
+    if world == 1:
+        return fn(rows)
+    bounds = torch.linspace(0, len(rows), world + 1).round().long().tolist()
+    mine = fn(rows[bounds[rank]:bounds[rank + 1]])
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, _cpu(mine))
+    return _concat(parts)
+
+
+def _cpu(x: Any) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_cpu(v) for v in x)
+    return x.cpu() if isinstance(x, torch.Tensor) else x
+
+
+def _concat(parts: list[Any]) -> Any:
+    import numpy as np
+
+    first = parts[0]
+    if isinstance(first, tuple):
+        return tuple(_concat([p[i] for p in parts]) for i in range(len(first)))
+    if first is None:
+        return None
+    return torch.cat(parts) if isinstance(first, torch.Tensor) else np.concatenate(parts)

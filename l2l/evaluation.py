@@ -10,15 +10,20 @@ one-row-per-model table the notebooks print.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
+from l2l import dist
 from l2l.config import RunConfig, resolve_device
-from l2l.data import Split, make_mask, masked_input, take, take_spread, to_uint8
+from l2l.data import (FileImages, Split, make_mask, masked_input, spread, take, take_spread,
+                      to_uint8)
 from l2l.extractors import Extractor, get_extractor
-from l2l.metrics import completion_metrics, hole_mse, mean_fill, metric_provenance, noise_fill
+from l2l.metrics import (bootstrap_std, completion_metrics, fid_from_features, hole_mse, mean_fill,
+                         metric_provenance, noise_fill)
+from l2l.protocol import full_resolution_features
 from l2l.models import DomainClassifier
 
 REFERENCE_FILLS = ("mean fill", "noise fill")
@@ -30,21 +35,33 @@ def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfi
     """Completed images float [N, 3, S, S] in [0, 1].
 
     ``model`` is a family model or one of the reference fills ``"mean fill"`` / ``"noise fill"``.
+    Sampling randomness comes from one generator seeded ``seed + 2000``. Under torchrun each
+    process completes a contiguous block of the images (``dist.map_rows``) with its generator
+    seeded ``seed + 2000 + 7919 * rank``: deterministic for a world size, but the samples of the
+    sampling families (VQ-GAN, diffusion) differ from one process's. ``precision="bf16"`` runs the
+    model under bfloat16 autocast (outputs float32).
     """
     device = resolve_device(cfg.device)
-    gen = torch.Generator().manual_seed(cfg.seed + 2000)
-    outs = []
-    for start in range(0, len(images), batch_size):
-        x = take(images, torch.arange(start, min(start + batch_size, len(images)))).to(device)
-        m = mask.to(device).expand(len(x), 1, *x.shape[-2:])
-        if model == "mean fill":
-            out = mean_fill(x, m)
-        elif model == "noise fill":
-            out = noise_fill(x.cpu(), m.cpu(), generator=gen).to(device)
-        else:
-            out = model.to(device).eval().complete(x, m, generator=gen)
-        outs.append(out.cpu())
-    return torch.cat(outs)
+
+    def block(part: Any) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(cfg.seed + 2000 + 7919 * dist.rank_world()[0])
+        outs = []
+        for start in range(0, len(part), batch_size):
+            x = take(part, torch.arange(start, min(start + batch_size, len(part)))).to(device)
+            m = mask.to(device).expand(len(x), 1, *x.shape[-2:])
+            if model == "mean fill":
+                out = mean_fill(x, m)
+            elif model == "noise fill":
+                out = noise_fill(x.cpu(), m.cpu(), generator=gen).to(device)
+            else:
+                with dist.autocast(cfg.precision, device):
+                    out = model.to(device).eval().complete(x, m, generator=gen)
+            outs.append(out.float().cpu())
+        if not outs:
+            return torch.empty(0, 3, *mask.shape[-2:])
+        return torch.cat(outs)
+
+    return dist.map_rows(block, images)
 
 
 def as_extractor(extractor: Extractor | DomainClassifier, cfg: RunConfig) -> Extractor:
@@ -65,15 +82,44 @@ def _test_images(split: Split, subset: str, max_images: int | None) -> torch.Ten
     return take_spread(images, n)
 
 
+def _reference_files(split: Split, subset: str, max_images: int | None) -> list[Path]:
+    """The files behind ``_test_images`` (same rows), for the full-resolution FID reference."""
+    images = {"forget": split.forget_test, "retain": split.retain_test}[subset]
+    if not isinstance(images, FileImages):
+        raise ValueError("eval.fid_reference = 'full_resolution' needs test images read from "
+                         "files (the paper-scale ImageNet loader); use 'matched'")
+    n = len(images) if max_images is None else min(max_images, len(images))
+    return list(images[spread(len(images), n)].files)
+
+
+def _reference_label(cfg: RunConfig) -> dict[str, str]:
+    """Sidecar label of a non-default FID reference (nothing for "matched", l2l's default)."""
+    if cfg.eval.fid_reference == "matched":
+        return {}
+    return {"fid_reference": "fid_full: the test files at full resolution, as released (Li et "
+                             "al.); fidmatched = against the Resize + CentreCrop test images"}
+
+
 def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extractor,
                  cfg: RunConfig, max_images: int | None) -> dict[str, dict[str, float]]:
-    """subset -> ``completion_metrics`` row of ``model`` on that held-out test set."""
+    """subset -> ``completion_metrics`` row of ``model`` on that held-out test set. With
+    ``eval.fid_reference = "full_resolution"`` (Li et al.'s released ImageNet protocol) the
+    full-image FID is taken against the test files at full resolution and the matched one is
+    kept as ``fidmatched_full`` (``l2l.protocol``)."""
     out = {}
     for subset in SUBSETS:
         x = _test_images(split, subset, max_images)
-        out[subset] = completion_metrics(complete(model, x, mask, cfg), x, mask, extractor,
-                                         n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                                         device=resolve_device(cfg.device))
+        y = complete(model, x, mask, cfg)
+        row = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                                 device=resolve_device(cfg.device))
+        if cfg.eval.fid_reference == "full_resolution":
+            ref = full_resolution_features(_reference_files(split, subset, max_images), extractor)
+            fa = extractor.features(y)
+            row["fidmatched_full"], row["fidmatched_full_std"] = row["fid_full"], row["fid_full_std"]
+            row["fid_full"] = fid_from_features(fa, ref)
+            row["fid_full_std"] = bootstrap_std(lambda i: fid_from_features(fa[i], ref[i]),
+                                                len(fa), cfg.eval.n_boot, cfg.seed)
+        out[subset] = row
     return out
 
 
@@ -96,7 +142,8 @@ def completion_table(models: dict[str, Any], split: Split, extractor: Extractor 
         rows.append(row)
     n = len(_test_images(split, "forget", max_images))
     prov = metric_provenance(ext, n_images=n, image_size=cfg.data.image_size,
-                             n_boot=cfg.eval.n_boot, seed=cfg.seed) | {"mask": mask_name}
+                             n_boot=cfg.eval.n_boot, seed=cfg.seed) | {"mask": mask_name} \
+        | _reference_label(cfg)
     return pd.DataFrame(rows), prov
 
 
@@ -146,7 +193,7 @@ def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
     table = pd.DataFrame(rows, columns=TIDY_COLUMNS)
     table.attrs = metric_provenance(ext, n_images=int(table["n_images"].iloc[0]),
                                     image_size=cfg.data.image_size, n_boot=cfg.eval.n_boot,
-                                    seed=cfg.seed) | {"mask": task}
+                                    seed=cfg.seed) | {"mask": task} | _reference_label(cfg)
     return table
 
 

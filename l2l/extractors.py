@@ -86,8 +86,15 @@ class Extractor:
     info: dict[str, Any] = field(default_factory=dict)
 
     def features(self, x: torch.Tensor) -> np.ndarray:
-        """float64 [N, D] for x float [N, 3, H, W] in [0, 1] (uint8 [0, 255] is converted)."""
-        return self.run(to_float(x))[0]
+        """float64 [N, D] for x float [N, 3, H, W] in [0, 1] (uint8 [0, 255] is converted).
+        Under torchrun each process extracts a block of the rows (``dist.map_rows``)."""
+        return self.run_rows(x)[0]
+
+    def run_rows(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """``run`` on the whole set, split over the processes under torchrun."""
+        from l2l import dist
+
+        return dist.map_rows(lambda part: self.run(to_float(part)), x)
 
     def probs(self, x: torch.Tensor) -> np.ndarray:
         """Class probabilities float64 [N, K] (rows sum to 1), for the IS."""
@@ -95,7 +102,7 @@ class Extractor:
 
     def features_and_probs(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Both in one pass; NotImplementedError when the network has no classification head."""
-        feats, probs = self.run(to_float(x))
+        feats, probs = self.run_rows(x)
         if probs is None:
             raise NotImplementedError(f"extractor {self.name!r} has no class outputs (IS); "
                                       f"use the 'domain' extractor or a classifier")

@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 
 from l2l.config import FAMILIES, RunConfig, for_family, preset
-from l2l.data import FOLDER_DATASETS, official_files
+from l2l.data import CIFAR_FILES, FOLDER_DATASETS, official_files
 from l2l.io import data_path
-
-CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-               "test_batch", "batches.meta")
 
 
 def _cifar10(cfg: RunConfig) -> None:

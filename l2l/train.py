@@ -88,7 +88,7 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
     model.to(device).train()
     opt = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=t.betas,
                 exempt=released_no_decay(model))
-    call = dist.objective(model)
+    call = dist.objective(model, cfg.precision)
     rows, start = [], time.perf_counter()
     for step in tqdm(range(t.steps), desc=desc, disable=not progress, mininterval=5):
         lr = lr_at(step, t.steps, t.lr, t.warmup)

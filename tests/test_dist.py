@@ -40,3 +40,16 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     h1, h2 = pd.read_csv(tmp_path / "single.csv"), pd.read_csv(tmp_path / "multi.csv")
     assert len(h1) == len(h2) == 4
     assert (h1["loss"] - h2["loss"]).abs().max() < 1e-4
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
+def test_generation_and_extraction_split_over_two_processes_match_one(tmp_path):
+    args = ["-m", "l2l.cli", "complete", "--scale", "smoke", "--family", "mae"]
+    _run([sys.executable, *args, "--out", str(tmp_path / "one.pt")], tmp_path)
+    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+          "--master_port=29518", *args, "--out", str(tmp_path / "two.pt")], tmp_path)
+    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert one["completions"].shape == (40, 3, 32, 32)  # 5 forget classes x 8 test images
+    assert (one["completions"] - two["completions"]).abs().max() < 1e-5  # MAE: no sampling
+    assert (one["features"] - two["features"]).abs().max() < 1e-5
+    assert one["features"].std() > 0

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from l2l.config import FAMILY_RECIPES, RunConfig, for_family, replace, to_dict
+from l2l.config import FAMILY_RECIPES, RunConfig, for_family, key_dict, replace
 from l2l.data import ImageSet, Split, load_data, make_mask, masked_input, take, take_spread, to_uint8
 from l2l.evaluation import complete, evaluate, gap_to_retrain
 from l2l.extractors import Extractor, find_inception_weights, get_extractor
@@ -22,11 +22,12 @@ from l2l.unlearn import unlearn
 
 AUDIT_FAMILIES = ("mae", "autoencoder")  # the small families with an original-vs-retrain gap
 AUDIT_METHODS = ("li2024", "varshney2025")
-REGENERATION_STEPS = {"smoke": 4, "small": 200, "paper": 200}  # spec paper2 Sec. 4.8: K = 200
-TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50}  # per group (Li et al.: 50)
+# spec paper2 Sec. 4.8: K = 200
+REGENERATION_STEPS = {"smoke": 4, "small": 200, "paper": 200, "paper-dry": 4}
+TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50, "paper-dry": 8}  # per group (Li et al.: 50)
 # images per subset of the Inception-vs-domain check; smoke skips it (one 2048-d sqrtm takes
 # ~10 s on 2 cores), paper scale has no domain network (its FID is Inception already)
-EXTRACTOR_CHECK_IMAGES = {"smoke": 0, "small": 200, "paper": 0}
+EXTRACTOR_CHECK_IMAGES = {"smoke": 0, "small": 200, "paper": 0, "paper-dry": 0}
 
 
 def audit_runs(cfg: RunConfig, images: ImageSet, split: Split, *, force: bool = False
@@ -175,7 +176,7 @@ def run_audit(cfg: RunConfig, *, families: tuple[str, ...] = AUDIT_FAMILIES,
     runs = {f: audit_runs(for_family(cfg, f), images, split, force=force) for f in families}
     pcfg = replace(for_family(cfg, "autoencoder"), split="sample", poison=True)
     backdoor_models, backdoor_keys = audit_runs(pcfg, *load_data(pcfg), force=force)
-    key = {"audit": to_dict(cfg), "families": list(families),
+    key = {"audit": key_dict(cfg), "families": list(families),
            "models": {f: keys for f, (_, keys) in runs.items()}, "backdoor_models": backdoor_keys,
            "methods": list(AUDIT_METHODS), "regeneration_steps": REGENERATION_STEPS[cfg.scale],
            "tsne_points": TSNE_POINTS[cfg.scale],

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from l2l.config import FAMILIES, FAMILY_RECIPES, RunConfig, for_family, to_dict
+from l2l.config import FAMILIES, FAMILY_RECIPES, RunConfig, for_family, key_dict
 from l2l.data import load_data
 from l2l.evaluation import completion_table, sample_panel
 from l2l.experiments.store import feature_extractor, trained_generator, unlearned_model
@@ -33,7 +33,7 @@ def run_quickstart(cfg: RunConfig, *, force: bool = False) -> dict[str, Any]:
         return {"table": table}, prov
 
     # every model above is keyed by this config: a warm rerun loads the scores
-    tables, prov = load_or_compute_tables({"quickstart": to_dict(cfg)}, compute,
+    tables, prov = load_or_compute_tables({"quickstart": key_dict(cfg)}, compute,
                                           scale=cfg.scale, force=force)
     table = tables["table"]
     samples = sample_panel({k: models[k] for k in ("original", "unlearned", "retrain")}, split, cfg)
@@ -85,7 +85,7 @@ def run_generators(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
         return {"table": pd.concat(tables, ignore_index=True)}, prov
 
     # the scores are cached with the config and recipes they came from: a warm rerun loads them
-    key = {"generators": to_dict(cfg), "families": list(families), "recipes": recipes,
+    key = {"generators": key_dict(cfg), "families": list(families), "recipes": recipes,
            "masks": list(GENERATOR_MASKS)}
     tables, prov = load_or_compute_tables(key, compute, scale=cfg.scale, force=force)
     samples = {}

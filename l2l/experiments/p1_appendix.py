@@ -39,8 +39,10 @@ CROP_KS = tuple(range(2, 13))
 CROP_METHODS = ("original", "li2024", "retrain")
 APPENDIX_TASK = "centre_half"  # Table 1's task: noise type and retain amount
 RETAIN_FRACTIONS = (0.0, 0.1, 0.5, 1.0)  # 0 = no real retain image: the proxy set alone
-SWEEP_IMAGES = {"smoke": None, "small": 200, "paper": None}  # per subset and point; None: all
-SWEEP_BOOT = {"smoke": None, "small": 10, "paper": None}  # bootstrap draws; None: the preset's
+# per subset and point; None: all
+SWEEP_IMAGES = {"smoke": None, "small": 200, "paper": None, "paper-dry": 16}
+# bootstrap draws; None: the preset's
+SWEEP_BOOT = {"smoke": None, "small": 10, "paper": None, "paper-dry": None}
 SWEEP_COLUMNS = ["family", "method", "k", "task", "subset", "region", "metric", "value", "std",
                  "n_images", "paper_value", "paper_value_status"]
 

@@ -25,7 +25,7 @@ FIG_TASK = MAIN_TASKS["tab1_main_8x8"]  # every figure shows Table 1's task
 TEASER_METHODS = ("original", "li2024")
 FIG3_METHODS = ("original", "max_loss", "noisy_label", "retain_label", "random_encoder", "li2024",
                 "li2024-proxy", "retrain")
-TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50}  # per group (Li et al.: 50)
+TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50, "paper-dry": 8}  # per group (Li et al.: 50)
 TSNE_GROUPS = ("unlearned, forget", "unlearned, retain", "ground truth, forget",
                "ground truth, retain")
 

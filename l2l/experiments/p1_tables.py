@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from l2l.config import FAMILY_RECIPES, RunConfig, to_dict
+from l2l.config import FAMILY_RECIPES, RunConfig, key_dict
 from l2l.data import make_mask
 from l2l.evaluation import tidy_metrics
 from l2l.experiments.store import Run, completions, feature_extractor, test_images, unlearned
@@ -34,7 +34,7 @@ TABLE_METHODS = ("original", "max_loss", "noisy_label", "retain_label", "random_
                  "li2024", "li2024-proxy", "retrain")
 BEYOND_PAPER = ("retrain",)
 SEEDED_METHODS = ("li2024",)
-N_SEEDS = {"smoke": 2, "small": 3, "paper": 3}
+N_SEEDS = {"smoke": 2, "small": 3, "paper": 3, "paper-dry": 2}
 MAIN_TASKS = {"tab1_main_8x8": "centre_half", "tab2_main_4x4": "centre_quarter"}
 # The package's alpha grid, bracketing the released default 0.2 (spec paper1 Sec. 6; the
 # paper's grid is not known).
@@ -65,7 +65,7 @@ def score(run: Run, task: str, extractor: Extractor, *,
     cfg = run.cfg
     ext_prov = extractor.provenance()
     key = run.key | {"method": run.name, "score": {
-        "task": task, "eval": to_dict(cfg)["eval"],
+        "task": task, "eval": key_dict(cfg)["eval"],
         "extractor": [ext_prov.get("extractor"), ext_prov.get("weights_sha256")]}}
     if tuple(subsets) != ("forget", "retain"):  # the key of the two test subsets is unchanged
         key["score"]["subsets"] = list(subsets)

@@ -41,6 +41,7 @@ from l2l.unlearn.ops import ops_for
 SIZES = {"smoke": {"mc": 4000, "n": 800, "steps": 60, "images": 16},
          "small": {"mc": 100_000, "n": 5000, "steps": 1500, "images": 200},
          "paper": {"mc": 100_000, "n": 5000, "steps": 1500, "images": 500}}
+SIZES["paper-dry"] = SIZES["smoke"]
 KL_DIMS, KL_SIGMAS, KL_DISTANCES = (2, 16, 128), (0.5, 1.0, 2.0), (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 DPI_SHIFTS = (1.0, 2.0)  # mean shift m: embedding KL m^2 / 2
 QUANT_STEP = 0.5

@@ -57,10 +57,10 @@ AUDIT_VARIANTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("varshney2025 stage 1 (λ = κ·e0)", "varshney2025-stage1", {"lam_rule": "kappa_e0"}),
     ("varshney2025 (λ = κ·e0)", "varshney2025", {"lam_rule": "kappa_e0"}),
 )
-AUDIT_SEEDS = {"smoke": (0, 1), "small": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: seconds
-RELEARN_IMAGES = {"smoke": 8, "small": 32, "paper": 32}
-RELEARN_MAX_STEPS = {"smoke": 4, "small": 200, "paper": 200}
-RELEARN_CHECK_EVERY = {"smoke": 2, "small": 10, "paper": 10}
+AUDIT_SEEDS = {"smoke": (0, 1), "small": (0, 1, 2), "paper": (0, 1, 2), "paper-dry": (0, 1)}  # smoke: seconds
+RELEARN_IMAGES = {"smoke": 8, "small": 32, "paper": 32, "paper-dry": 8}
+RELEARN_MAX_STEPS = {"smoke": 4, "small": 200, "paper": 200, "paper-dry": 4}
+RELEARN_CHECK_EVERY = {"smoke": 2, "small": 10, "paper": 10, "paper-dry": 2}
 RELEARN_BSR = 0.5
 EVAL_IMAGES = 500  # triggered / clean held-out images and MIA members
 
@@ -92,7 +92,7 @@ def relearn_steps(model: torch.nn.Module, poisoned: torch.Tensor, clean: torch.T
                                                gen, resolve_device(cfg.device)),
         steps=cap, lr=cfg.unlearn.ft_lr, warmup=0.0,
         optimizer=lambda p, lr: torch.optim.Adam(p, lr=lr), grad_clip=0.0,
-        log_every=cap, progress=False, stop=check)
+        log_every=cap, progress=False, stop=check, precision=cfg.precision)
     release(student)
     return found["steps"]
 

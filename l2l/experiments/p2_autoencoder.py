@@ -43,7 +43,7 @@ AE_SPLITS: dict[str, dict[str, Any]] = {
 LEVEL = {"class_1": "class", "class_5": "class", "sample_10": "sample"}
 AE_METHODS = ("original", "retrain", "finetune", "varshney2025-stage1", "max_loss",
               "noisy_label", "retain_label", "random_encoder", "li2024", "varshney2025")
-AE_SEEDS = {"smoke": (0, 1), "small": (0, 1, 2), "paper": (0, 1, 2)}  # smoke: seconds
+AE_SEEDS = {"smoke": (0, 1), "small": (0, 1, 2), "paper": (0, 1, 2), "paper-dry": (0, 1)}  # smoke: seconds
 AE_SUBSETS = ("forget_train", "forget", "retain")  # forget-train, forget-test, retain-test
 AE_METRICS = ("mse", "psnr", "fid")  # hole region
 SUBSET_LABELS = {"forget_train": "forget-train", "forget": "forget-test", "retain": "retain-test"}

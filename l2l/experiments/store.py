@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from l2l.config import DataConfig, RunConfig, cache_key, for_family, replace, resolve_device
-from l2l.data import (ImageSet, Split, load_data, make_mask, spread, take, to_uint8,
+from l2l.data import (ImageSet, Split, coco, load_data, make_mask, spread, take, to_uint8,
                       unseen_photos)
 from l2l.evaluation import complete
 from l2l.extractors import Extractor, get_extractor
@@ -39,7 +39,8 @@ from l2l.unlearn.varshney import Probe
 
 VARSHNEY = ("varshney2025", "varshney2025-stage1")  # methods with a lambda threshold
 TRAINED = ("original", "retrain")  # runs that are trainings, not unlearnings of the original
-EVAL_IMAGES = {"smoke": None, "small": 500, "paper": None}  # test images per subset (None: all)
+# test images per subset (None: all)
+EVAL_IMAGES = {"smoke": None, "small": 500, "paper": None, "paper-dry": 16}
 
 
 def _restore(ckpt: dict[str, Any], model: torch.nn.Module) -> tuple[torch.nn.Module, pd.DataFrame]:
@@ -66,7 +67,7 @@ def domain_classifier(cfg: RunConfig, images: ImageSet, *, force: bool = False) 
     """The small-scale feature network (FID / IS / cosine), trained on all classes, cached."""
     key = cache_key(cfg, "data") | {"classifier": [cfg.train.classifier_steps, cfg.train.classifier_lr]}
     torch.manual_seed(cfg.seed + 7)  # weight initialisation (torch's default seed is random)
-    net = DomainClassifier(n_classes=cfg.data.n_classes)
+    net = DomainClassifier(n_classes=len(images.class_names))  # a loaded proxy pool included
 
     def compute() -> dict[str, Any]:
         hist = train_classifier(net, images.x_train, images.y_train, cfg)
@@ -79,11 +80,19 @@ def domain_classifier(cfg: RunConfig, images: ImageSet, *, force: bool = False) 
 def feature_extractor(cfg: RunConfig, images: ImageSet | None = None, *,
                       force: bool = False) -> Extractor:
     """The extractor named by ``cfg.eval.extractor``: ``domain`` (trained here, cached) at small
-    scale, ``inception`` / ``clip`` from pre-placed weights (``l2l.extractors``) at paper scale."""
+    scale, ``inception`` / ``clip`` from pre-placed weights (``l2l.extractors``) at paper scale;
+    with ``cfg.eval.is_network`` its class outputs (IS) come from that network instead."""
     if cfg.eval.extractor == "domain":
         images = data(cfg)[0] if images is None else images
-        return get_extractor("domain", cfg, net=domain_classifier(cfg, images, force=force))
-    return get_extractor(cfg.eval.extractor, cfg)
+        ext = get_extractor("domain", cfg, net=domain_classifier(cfg, images, force=force))
+    else:
+        ext = get_extractor(cfg.eval.extractor, cfg)
+    if cfg.eval.is_network:  # Li et al.'s released IS network (l2l.protocol)
+        from l2l.protocol import is_network, with_is_network
+
+        ext = with_is_network(ext, is_network(cfg.eval.is_network, cfg,
+                                              device=resolve_device(cfg.device)))
+    return ext
 
 
 def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *,
@@ -93,8 +102,13 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
     The tokenizer is shared frozen pre-processing, as in Li et al. (MAGE's VQGAN is never
     trained by unlearning); the retrain reference therefore reuses the tokenizer fitted on all
     classes and only its masked-token transformer is retrained without the forget classes.
+    With an official checkpoint (paper scale) that tokenizer is the checkpoint's own.
     """
     t = cfg.train
+    if cfg.model.checkpoint:
+        model.vqgan.load_state_dict(load_pretrained(cfg)[0].vqgan.state_dict())
+        model.vqgan.requires_grad_(False).eval()
+        return
     key = cache_key(cfg, "data", "model") | {"tokenizer": [t.tokenizer_steps, t.tokenizer_lr]}
 
     def compute() -> dict[str, Any]:
@@ -167,7 +181,8 @@ def retain_set(split: Split, cfg: RunConfig) -> Any:
     them, evenly spaced over the set), or with ``retain_source = "proxy"`` Li et al.'s proxy set
     (spec paper1 Sec. 7.3) named by ``unlearn.proxy``: the training images of classes outside
     forget and retain (``other_classes``), or as many crops of never-seen photos as there are
-    forget images (``unseen_photos``, ratio r = 1)."""
+    forget images (``unseen_photos``, ratio r = 1), or the first as many COCO images under
+    ``<data_root>/coco/`` (``coco``, paper scale)."""
     if cfg.unlearn.retain_source == "real":
         n = len(split.retain)
         if cfg.unlearn.retain_fraction == 1:
@@ -175,6 +190,8 @@ def retain_set(split: Split, cfg: RunConfig) -> Any:
         return split.retain[spread(n, max(1, round(cfg.unlearn.retain_fraction * n)))]
     if cfg.unlearn.proxy == "unseen_photos":
         return unseen_photos(cfg.data, len(split.forget), seed=cfg.seed)
+    if cfg.unlearn.proxy == "coco":
+        return coco(cfg, len(split.forget))
     if len(split.proxy) == 0:
         raise ValueError("proxy retain with unlearn.proxy = 'other_classes' needs classes outside "
                          "forget and retain; none are left (use proxy = 'unseen_photos')")

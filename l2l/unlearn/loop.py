@@ -70,7 +70,8 @@ def run(name: str, model: torch.nn.Module, params: Iterable[torch.nn.Parameter],
         steps: int, lr: float, warmup: float, optimizer: Callable[..., torch.optim.Optimizer],
         grad_clip: float, log_every: int, progress: bool, ascent: bool = False,
         stop: Callable[[int], dict[str, float] | None] | None = None,
-        rows: list[dict[str, Any]] | None = None, t0: float | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] | None = None, t0: float | None = None,
+        precision: str = "fp32") -> list[dict[str, Any]]:
     """Optimise ``params`` of ``model`` for ``steps`` steps.
 
     Args:
@@ -81,13 +82,14 @@ def run(name: str, model: torch.nn.Module, params: Iterable[torch.nn.Parameter],
             and ends the loop when its "stop" entry is true.
         rows / t0: history rows to append to and the start time of ``time_s`` (a method's
             stages share one clock).
+        precision: "bf16" runs every ``call`` under bfloat16 autocast (``RunConfig.precision``).
 
     Returns:
         History rows (``HISTORY_COLUMNS``; missing fields are filled later).
     """
     params = [p for p in params if p.requires_grad]
     opt = optimizer(params, lr)
-    call = dist.objective(model)
+    call = dist.objective(model, precision)
     rows = [] if rows is None else rows
     start = time.perf_counter() if t0 is None else t0
     model.train()

@@ -170,7 +170,7 @@ def by_objective(name: str):
         u = cfg.unlearn
         rows = run(name, student, params, step_loss, steps=u.steps, lr=u.lr, warmup=u.warmup,
                    optimizer=_adamw(cfg, student), grad_clip=u.grad_clip, log_every=u.log_every,
-                   progress=progress)
+                   progress=progress, precision=cfg.precision)
         return release(student), rows
 
     method.__doc__ = fn.__doc__

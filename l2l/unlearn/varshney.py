@@ -117,7 +117,7 @@ def decouple(original, forget, retain, cfg: RunConfig, progress: bool):
                task_steps(ops, student, forget, u.ga_batch_size, gen, device),
                steps=u.ga_max_steps, lr=u.ga_lr, warmup=0.0, optimizer=_sgd,
                grad_clip=u.ga_clip, log_every=u.log_every, progress=progress, ascent=True,
-               stop=check, t0=t0)
+               stop=check, t0=t0, precision=cfg.precision)
     return student, probe, lam, how, gen, ops, rows, t0
 
 
@@ -148,7 +148,7 @@ def varshney2025(original, forget, retain, cfg: RunConfig, progress: bool, *,
             retain_steps = _hinged(ops, student, forget, retain, u, floor, gen, device)
         run("retain", student, trainable(student, "all"), retain_steps, steps=ft_steps,
             lr=u.ft_lr, warmup=0.0, optimizer=_adam, grad_clip=0.0, log_every=u.log_every,
-            progress=progress, stop=monitor, rows=rows, t0=t0)
+            progress=progress, stop=monitor, rows=rows, t0=t0, precision=cfg.precision)
     if u.dp_sigma > 0:
         dp_noise(student, u.dp_sigma, cfg)
     for row in rows:
