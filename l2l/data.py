@@ -383,8 +383,9 @@ def official_files(cfg: RunConfig) -> tuple[list[tuple[Path, int]], list[tuple[P
     * ``places365``: the first ``n_classes`` classes in the authors' order (retain = positions
       0-49, forget = 50-99, proxy pool = 100-364); training images = the first
       ``train_per_class`` names of ``<root>/train/<class>/`` (e.g. ``train/b/badlands/``: the
-      release lists no training subset), ``proxy_per_class`` of each proxy-pool class when set; test images = the first ``test_per_class`` of each
-      class in ``places365_val.txt``, flat in ``<root>/val/`` as released.
+      release lists no training subset; ``proxy_per_class`` for each proxy-pool class when set);
+      test images = the first ``test_per_class`` of each class in ``places365_val.txt``, flat
+      in ``<root>/val/`` as released.
 
     Both lists are ordered by class (then list order). Every listed file must exist: one
     FileNotFoundError names how many are missing and the first of them."""
@@ -502,6 +503,10 @@ class FileImages(torch.utils.data.Dataset):
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (len(self.files), 3, self.size, self.size)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.uint8
 
     def subset(self, files: Sequence[Path]) -> FileImages:
         return FileImages(files, self.size, workers=self.workers)

@@ -139,7 +139,7 @@ def _checkpoints(root: Path, cfg: RunConfig, seed: int) -> list[str]:
 def write_data_root(root: str | Path, *, seed: int = 0) -> dict[str, int]:
     """Write the synthetic paper-layout ``DATA_ROOT`` the ``paper-dry`` preset reads; returns
     the number of files written per part."""
-    root = Path(root)
+    root = Path(root).resolve()
     cfg = replace(PRESETS[DRY], data_root=str(root))  # not preset(): no $L2L_* override
     rng = np.random.default_rng(seed)
     counts = {"imagenet": _imagenet(root / "imagenet", for_family(cfg, "mae"), rng),

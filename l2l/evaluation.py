@@ -92,6 +92,19 @@ def _reference_files(split: Split, subset: str, max_images: int | None) -> list[
     return list(images[spread(len(images), n)].files)
 
 
+_FULL_RES: dict[tuple[str, str, tuple[Path, ...]], Any] = {}
+
+
+def _full_resolution(files: list[Path], extractor: Extractor) -> Any:
+    """``full_resolution_features``, computed once per process for an extractor and file list
+    (every model of a table is scored against the same reference)."""
+    info = extractor.provenance()
+    key = (str(info.get("extractor")), str(info.get("weights_sha256")), tuple(files))
+    if key not in _FULL_RES:
+        _FULL_RES[key] = full_resolution_features(files, extractor)
+    return _FULL_RES[key]
+
+
 def _reference_label(cfg: RunConfig) -> dict[str, str]:
     """Sidecar label of a non-default FID reference (nothing for "matched", l2l's default)."""
     if cfg.eval.fid_reference == "matched":
@@ -113,7 +126,7 @@ def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extrac
         row = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
                                  device=resolve_device(cfg.device))
         if cfg.eval.fid_reference == "full_resolution":
-            ref = full_resolution_features(_reference_files(split, subset, max_images), extractor)
+            ref = _full_resolution(_reference_files(split, subset, max_images), extractor)
             fa = extractor.features(y)
             row["fidmatched_full"], row["fidmatched_full_std"] = row["fid_full"], row["fid_full_std"]
             row["fid_full"] = fid_from_features(fa, ref)

@@ -2,7 +2,8 @@
 
 ``missing_inputs(cfg)`` checks, for every family recipe of the preset, the data set (the files of
 Li et al.'s official lists for ImageNet-1K / Places-365, the python batches of CIFAR-10), the
-official checkpoint, and the feature-extractor weights of ``cfg.eval.extractor``; each problem is
+official checkpoint, the IS network of ``eval.is_network`` (``l2l.protocol``) and the
+feature-extractor weights of ``cfg.eval.extractor``; each problem is
 one entry that says what is missing and where it comes from. ``check`` raises one
 FileNotFoundError listing them all. Nothing is read beyond file existence and one sha256 of the
 extractor weights; nothing is downloaded.
@@ -13,6 +14,7 @@ extractor weights; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from l2l.config import FAMILIES, RunConfig, for_family, preset
 from l2l.data import CIFAR_FILES, FOLDER_DATASETS, official_files
@@ -28,9 +30,11 @@ def _cifar10(cfg: RunConfig) -> None:
 
 
 def missing_inputs(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES) -> list[str]:
-    """One line per missing input of ``cfg``'s families (data, checkpoints, extractor)."""
+    """One line per missing input of ``cfg``'s families (data, checkpoints, IS networks,
+    extractor)."""
     from l2l.extractors import find_clip_weights, find_inception_weights
     from l2l.pretrained import checkpoint_path
+    from l2l.protocol import weights_path
 
     problems, seen = [], set()
     for family in families:
@@ -50,6 +54,12 @@ def missing_inputs(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES) -> l
                 checkpoint_path(fcfg)
             except FileNotFoundError as err:
                 problems.append(f"[checkpoint: {family}] {err}")
+        if fcfg.eval.is_network and fcfg.eval.is_network not in seen:
+            seen.add(fcfg.eval.is_network)
+            try:
+                weights_path(fcfg.eval.is_network, fcfg)
+            except FileNotFoundError as err:
+                problems.append(f"[IS network: {fcfg.eval.is_network}, for {family}] {err}")
     finder = {"inception": find_inception_weights, "clip": find_clip_weights}.get(
         cfg.eval.extractor)
     if finder is not None:
@@ -74,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="paper")
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
-    cfg = preset(args.scale, **({"data_root": args.data_root} if args.data_root else {}))
+    # a relative --data-root is taken from the current folder (a notebook's from notebooks/)
+    root = {"data_root": str(Path(args.data_root).resolve())} if args.data_root else {}
+    cfg = preset(args.scale, **root)
     try:
         check(cfg)
     except FileNotFoundError as err:

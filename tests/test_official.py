@@ -98,7 +98,7 @@ def test_places_loader_uses_the_authors_order_and_the_flat_val_folder(tmp_path):
         _jpeg(root / "val" / f, 200 + classes.index(c))
     cfg = preset("paper", dataset="places365", data_root=str(tmp_path), image_size=16,
                  n_classes=3, train_per_class=2, test_per_class=1, forget_classes=(1,),
-                 retain_classes=(0,))
+                 retain_classes=(0,), proxy_per_class=0)
     images, split = load_data(cfg)
     assert images.class_names == classes and classes[0] == "/b/badlands"
     assert images.y_train.tolist() == [0, 0, 1, 1, 2, 2] and images.y_test.tolist() == [0, 1, 2]
@@ -107,7 +107,7 @@ def test_places_loader_uses_the_authors_order_and_the_flat_val_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds 2 images; the config needs 3"):
         load_data(preset("paper", dataset="places365", data_root=str(tmp_path), image_size=16,
                          n_classes=3, train_per_class=3, test_per_class=1, forget_classes=(1,),
-                         retain_classes=(0,)))
+                         retain_classes=(0,), proxy_per_class=0))
     with pytest.raises(FileNotFoundError, match="Places-365 not found"):
         load_data(preset("paper", dataset="places365", data_root=str(tmp_path / "none")))
 
@@ -119,8 +119,12 @@ def test_preflight_names_every_missing_input_in_one_error(tmp_path):
     problems = preflight.missing_inputs(cfg)
     text = "\n".join(problems)
     for what in ("[data: imagenet", "[data: places365", "[data: cifar10", "[checkpoint: mae]",
-                 "[checkpoint: vqgan]", "[checkpoint: diffusion]"):
+                 "[checkpoint: vqgan]", "[checkpoint: diffusion]",
+                 "[IS network: inception_tv_released, for mae]",
+                 "[IS network: places_resnet50, for diffusion]"):
         assert what in text, what
+    assert "inception_v3_google-0cc3c7bd.pth" in text and "resnet50_places365.pth.tar" in text
+    assert "[checkpoint: autoencoder]" not in text  # the AutoEncoder is trained, not loaded
     assert "ImageNet-1K not found" in text and "data_batch_1" in text
     with pytest.raises(FileNotFoundError, match=rf"{len(problems)} input\(s\) missing"):
         preflight.check(cfg)

@@ -126,14 +126,12 @@ class MAGESpec:
             raise ValueError("need 0 < mask_ratio_min <= mask_ratio_max <= 1")
         if self.decode_steps < 1:
             raise ValueError("decode_steps must be >= 1")
-        if self.loss_logits not in ("codebook", "vocab"):
-            raise ValueError(f"loss_logits must be 'codebook' or 'vocab', got {self.loss_logits!r}")
-        if self.composite not in ("blurred", "paste"):
-            raise ValueError(f"composite must be 'blurred' or 'paste', got {self.composite!r}")
-        if self.schedule_count not in ("all", "masked"):
-            raise ValueError(f"schedule_count must be 'all' or 'masked', got {self.schedule_count!r}")
-        if self.token_choice not in TOKEN_CHOICES:
-            raise ValueError(f"token_choice must be one of {TOKEN_CHOICES}, got {self.token_choice!r}")
+        for name, allowed in (("loss_logits", ("codebook", "vocab")),
+                              ("composite", ("blurred", "paste")),
+                              ("schedule_count", ("all", "masked")),
+                              ("token_choice", TOKEN_CHOICES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
     @property
     def num_tokens(self) -> int:
