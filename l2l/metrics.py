@@ -286,9 +286,11 @@ def kid_subset_size(n: int) -> int:
 
 def _feature_fn(extractor: Any, device: str) -> FeatureFn:
     """``extractor.run_rows`` of an ``l2l.extractors.Extractor`` (split over the processes under
-    torchrun), or ``extract`` of a bare net."""
+    torchrun), ``run`` of any object with one, or ``extract`` of a bare net."""
     if hasattr(extractor, "run_rows"):
         return extractor.run_rows
+    if hasattr(extractor, "run"):
+        return extractor.run
     if isinstance(extractor, DomainClassifier):
         return lambda x: extract(extractor, x, device=device)
     raise TypeError(f"need an l2l.extractors.Extractor or a DomainClassifier, got {type(extractor)}")

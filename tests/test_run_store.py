@@ -92,7 +92,7 @@ def test_other_classes_proxy_needs_classes_outside_forget_and_retain(cfg):
     with pytest.raises(ValueError, match="none are left"):
         store.retain_set(split, real)
     with pytest.raises(ValueError, match="unlearn.proxy must be one of"):
-        config.replace(cfg, proxy="coco")
+        config.replace(cfg, proxy="places_val")
 
 
 def test_seed_offset_zero_keeps_the_single_seed_draws(cfg):
