@@ -23,7 +23,7 @@ import torch
 from l2l import dist
 from l2l.config import for_family, preset, replace
 from l2l.data import load_data
-from l2l.models import build_model
+from l2l.models import model_for
 from l2l.unlearn import METHODS, unlearn
 
 
@@ -51,7 +51,7 @@ def _complete(args: argparse.Namespace) -> None:
     cfg = _config(args)
     split = load_data(cfg)[1]
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model.family, cfg.model.size).eval()
+    model = model_for(cfg).eval()
     out = complete(model, split.forget_test, make_mask(cfg.eval.hole, cfg.data.image_size), cfg,
                    batch_size=8)
     ext = get_extractor("domain", cfg, net=DomainClassifier(n_classes=cfg.data.n_classes).eval())
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     images, split = load_data(cfg)
     if args.original == "scratch":
         torch.manual_seed(cfg.seed)
-        original = build_model(cfg.model.family, cfg.model.size).eval()
+        original = model_for(cfg).eval()
     else:
         from l2l.experiments import trained_generator
 

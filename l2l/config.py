@@ -63,6 +63,10 @@ class ModelConfig:
     size: str = "tiny"
     checkpoint: str = ""
     checkpoint_sha256: str = ""
+    # diffusion only: sampler steps at test time, 0 = the size's own (``places2``: the released
+    # 2000); fewer respace the same schedule, a reduced protocol labelled by this field in every
+    # sidecar's config
+    sample_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -256,7 +260,8 @@ LAMBDA_RULES = ("retrain", "kappa_e0")  # UnlearnConfig.lam_rule
 KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed"): -1,
                        ("data", "proxy_per_class"): 0,
                        ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal",
-                       ("eval", "is_network"): "", ("eval", "fid_reference"): "matched"}
+                       ("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
+                       ("model", "sample_steps"): 0}
 NOISE_TYPES = ("normal", "uniform", "constant")  # UnlearnConfig.noise_type
 IS_NETWORKS = ("inception_tv_released", "inception_tv", "places_resnet50")  # l2l.protocol
 FID_REFERENCES = ("matched", "full_resolution")  # EvalConfig.fid_reference, l2l.protocol
@@ -426,6 +431,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.eval.extractor not in EXTRACTORS:
         raise ValueError(f"unknown eval.extractor {cfg.eval.extractor!r}; choose one of "
                          f"{', '.join(EXTRACTORS)}")
+    if cfg.model.sample_steps < 0 or (cfg.model.sample_steps and cfg.model.family != "diffusion"):
+        raise ValueError(f"model.sample_steps must be 0 (the size's own) or, for the diffusion "
+                         f"family only, >= 1; got {cfg.model.sample_steps} for "
+                         f"{cfg.model.family!r}")
     if cfg.eval.is_network not in ("",) + IS_NETWORKS:
         raise ValueError(f"unknown eval.is_network {cfg.eval.is_network!r}; choose '' (the "
                          f"extractor's own class outputs) or one of {', '.join(IS_NETWORKS)}")
@@ -483,7 +492,7 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 # Fields added after whole configs (``key_dict``) keyed cached tables: left out of those keys
 # while at these values, so that the tables cached before they existed stay valid.
 FULL_KEY_STABLE_DEFAULTS = {("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
-                            (None, "precision"): "fp32"}
+                            (None, "precision"): "fp32", ("model", "sample_steps"): 0}
 
 
 def key_dict(cfg: RunConfig) -> dict[str, Any]:

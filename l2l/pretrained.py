@@ -18,7 +18,7 @@ import torch
 
 from l2l.config import RunConfig
 from l2l.io import CheckpointError, data_path
-from l2l.models import build_model
+from l2l.models import model_for
 
 # where each official file comes from (for the error message; the user downloads it)
 SOURCES = {
@@ -82,7 +82,7 @@ def load_pretrained(cfg: RunConfig) -> tuple[torch.nn.Module, dict[str, str]]:
     if family not in SOURCES:
         raise ValueError(f"family {family!r} has no official checkpoint; train it instead")
     state, prov = read_checkpoint(cfg)
-    model = build_model(family, cfg.model.size)
+    model = model_for(cfg)
     try:
         if family == "mae":
             model.load_state_dict(state.get("model", state), strict=True)

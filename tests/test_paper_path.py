@@ -233,3 +233,19 @@ def test_bf16_runs_the_passes_in_bfloat16_and_is_part_of_the_cache_key():
     ref = complete(model, x, make_mask("centre_half", 32), fp32)
     assert out.dtype == torch.float32 and out.shape == ref.shape
     assert 0 < (out - ref).abs().max() < 0.2  # bf16 rounding, not a different model
+
+
+def test_reduced_palette_sampler_is_a_labelled_config_field():
+    from l2l.config import cache_key
+    from l2l.models import model_for
+
+    paper = for_family(preset("paper"), "diffusion")
+    assert paper.model.sample_steps == 0
+    from l2l.models.diffusion import SIZES
+    assert SIZES["places2"].sample_steps == 2000  # the released sampler by default
+    reduced = preset("smoke", family="diffusion", sample_steps=3)
+    assert model_for(reduced).spec.sample_steps == 3
+    assert cache_key(reduced, "model")["model"]["sample_steps"] == 3
+    assert "sample_steps" not in cache_key(preset("smoke", family="diffusion"), "model")["model"]
+    with pytest.raises(ValueError, match="for the diffusion family only"):
+        preset("smoke", family="mae", sample_steps=3)

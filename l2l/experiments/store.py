@@ -31,7 +31,7 @@ from l2l.data import (ImageSet, Split, coco, load_data, make_mask, spread, take,
 from l2l.evaluation import complete
 from l2l.extractors import Extractor, get_extractor
 from l2l.io import checkpoint_dict, load_or_compute
-from l2l.models import DomainClassifier, build_model
+from l2l.models import DomainClassifier, model_for
 from l2l.pretrained import load_pretrained
 from l2l.train import train_classifier, train_generator
 from l2l.unlearn import METHODS, unlearn
@@ -163,7 +163,7 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
     train_data = images.x_train if role == "original" else split.retain
     key = trained_key(cfg, role)
     torch.manual_seed(cfg.seed)  # weight initialisation
-    model = build_model(cfg.model.family, cfg.model.size)
+    model = model_for(cfg)
     if cfg.model.family == "vqgan":
         frozen_tokenizer(model, cfg, images, force=force)
 
@@ -233,7 +233,7 @@ def _unlearn_cached(cfg: RunConfig, original: torch.nn.Module, split: Split, *,
                     force: bool = False) -> Run:
     method = cfg.unlearn.method
     key = unlearned_key(cfg)
-    model = build_model(cfg.model.family, cfg.model.size)
+    model = model_for(cfg)
 
     def compute() -> dict[str, Any]:
         start = time.perf_counter()  # the whole call, as l2l.bench times it

@@ -33,4 +33,12 @@ def build_model(family: str, size: str, **overrides) -> torch.nn.Module:
     return REGISTRY[family](size, **overrides)
 
 
-__all__ = ["MAE", "MAGE", "Palette", "AutoEncoder", "DomainClassifier", "REGISTRY", "build_model"]
+def model_for(cfg) -> torch.nn.Module:
+    """``build_model`` of ``cfg.model`` (family, size and, for diffusion, ``sample_steps``)."""
+    m = cfg.model
+    overrides = {"sample_steps": m.sample_steps} if m.sample_steps else {}
+    return build_model(m.family, m.size, **overrides)
+
+
+__all__ = ["MAE", "MAGE", "Palette", "AutoEncoder", "DomainClassifier", "REGISTRY", "build_model",
+           "model_for"]
