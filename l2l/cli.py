@@ -35,6 +35,10 @@ def _value(text: str) -> object:
 
 
 def _config(args: argparse.Namespace):
+    bad = [kv for kv in args.set if "=" not in kv or not kv.split("=", 1)[0]]
+    if bad:
+        raise SystemExit(f"--set takes FIELD=VALUE (e.g. --set unlearn__steps=10), got "
+                         f"{', '.join(map(repr, bad))}")
     overrides = dict(kv.split("=", 1) for kv in args.set)
     return replace(for_family(preset(args.scale), args.family),
                    **{k: _value(v) for k, v in overrides.items()})

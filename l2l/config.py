@@ -15,7 +15,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,7 +358,13 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"config field {name!r} takes a number, got {value!r}")
-    return type(default)(value) if isinstance(default, float) else value
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise TypeError(f"config field {name!r} takes an integer, got {value!r}")
+        return int(value)
+    return value
 
 
 def replace(cfg: RunConfig, **overrides: Any) -> RunConfig:
@@ -402,7 +410,12 @@ def preset(scale: str = "small", **overrides: Any) -> RunConfig:
     Returns:
         A frozen, validated ``RunConfig``.
     """
-    scale = os.environ.get("L2L_SCALE") or scale
+    env = os.environ.get("L2L_SCALE")
+    if env and env != scale:
+        # said once per call, on stderr: a notebook's SCALE parameter is being overridden
+        warnings.warn(f"L2L_SCALE={env} overrides scale={scale!r} (unset L2L_SCALE to use it)",
+                      stacklevel=2)
+    scale = env or scale
     if scale not in PRESETS:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if os.environ.get("L2L_DATA_ROOT"):  # the paper-dry test's synthetic DATA_ROOT
@@ -420,6 +433,16 @@ def for_family(cfg: RunConfig, family: str) -> RunConfig:
 def validate(cfg: RunConfig) -> RunConfig:
     """Reject configs that cannot run, with a message naming the field."""
     d, u = cfg.data, cfg.unlearn
+    for section in ("",) + SECTIONS:
+        sub = getattr(cfg, section) if section else cfg
+        for f in dataclasses.fields(sub):
+            value = getattr(sub, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                name = f"{section}.{f.name}" if section else f.name
+                raise ValueError(f"config field {name} must be finite, got {value!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {cfg.seed!r}")
     if cfg.scale not in PRESETS:
         raise ValueError(f"unknown scale {cfg.scale!r}; choose one of {', '.join(SCALES)}")
     if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
@@ -446,6 +469,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     classes = set(range(d.n_classes))
     if not set(d.forget_classes) <= classes or not set(d.retain_classes) <= classes:
         raise ValueError(f"forget/retain classes must lie in 0..{d.n_classes - 1}")
+    if d.split == "class" and (not d.forget_classes or not d.retain_classes):
+        raise ValueError("data.forget_classes and data.retain_classes must each name at least "
+                         "one class")
     if set(d.forget_classes) & set(d.retain_classes):
         raise ValueError("data.forget_classes and data.retain_classes overlap")
     if d.poison and d.split != "sample":

@@ -11,9 +11,10 @@ Masks are float [1 or B, 1, H, W] with 1 = hole (to be generated) and 0 = known.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,31 @@ PHOTO_CLASSES = (
     "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
     "retina", "immunohistochemistry", "motorcycle", "china", "flower",
 )
+
+
+# ----------------------------------------------------------------------------- checks
+def check_images(x: Any, where: str, *, size: int | None = None) -> None:
+    """Stop bad images at a public function's boundary, before any compute: ``x`` must be
+    uint8 [N, 3, H, W] in [0, 255] or float [N, 3, H, W] in [0, 1] (``size``: H = W = size);
+    ``FileImages`` and other data sets are checked by shape only."""
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) != 4 or shape[1] != 3:
+        raise ValueError(f"{where}: images must be [N, 3, H, W], got shape {shape}")
+    if size is not None and shape[-2:] != (size, size):
+        raise ValueError(f"{where}: the model takes {size}x{size} images, got "
+                         f"{shape[-2]}x{shape[-1]}: resize them or set data.image_size={shape[-1]} "
+                         f"with a model size built for it")
+    if not isinstance(x, torch.Tensor) or x.dtype == torch.uint8 or x.numel() == 0:
+        return
+    if not x.is_floating_point():
+        raise ValueError(f"{where}: images must be uint8 or float, got {x.dtype}")
+    lo, hi = float(x.min()), float(x.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{where}: images hold NaN or inf values")
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        hint = " (they look like [0, 255]: divide by 255)" if hi > 1.5 else ""
+        raise ValueError(f"{where}: float images must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]"
+                         f"{hint}")
 
 
 # ----------------------------------------------------------------------------- converters

@@ -18,16 +18,13 @@ import torch
 
 from l2l import dist
 from l2l.config import RunConfig, resolve_device
-from l2l.data import (FileImages, Split, make_mask, masked_input, spread, take, take_spread,
-                      to_uint8)
+from l2l.data import (FileImages, Split, check_images, make_mask, masked_input, spread, take,
+                      take_spread, to_uint8)
 from l2l.extractors import Extractor, get_extractor
 from l2l.metrics import (bootstrap_std, completion_metrics, fid_from_features, hole_mse, mean_fill,
                          metric_provenance, noise_fill)
 from l2l.protocol import full_resolution_features
-from l2l.models import DomainClassifier
-
-REFERENCE_FILLS = ("mean fill", "noise fill")
-
+from l2l.models import DomainClassifier, input_size
 
 @torch.no_grad()
 def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfig, *,
@@ -42,6 +39,7 @@ def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfi
     model under bfloat16 autocast (outputs float32).
     """
     device = resolve_device(cfg.device)
+    check_images(images, "complete()", size=None if isinstance(model, str) else input_size(model))
 
     def block(part: Any) -> torch.Tensor:
         gen = torch.Generator().manual_seed(cfg.seed + 2000 + 7919 * dist.rank_world()[0])

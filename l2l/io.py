@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Callable
 from importlib import metadata
@@ -72,12 +73,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through a temporary file in the same folder, then rename: a reader never sees a
+    half-written file. The file gets the mode a plain ``open`` would give it (0666 less the
+    umask), not ``mkstemp``'s private 0600, so a shared results folder stays readable."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -122,19 +133,36 @@ def load_table(name: str, scale: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def cache_entry(key: dict[str, Any], scale: str) -> Path:
-    """The cache folder for ``key``; refuses one whose recorded key differs (CacheMismatchError)."""
+def cache_entry(key: dict[str, Any], scale: str, *, force: bool = False) -> Path:
+    """The cache folder for ``key``. One whose recorded key differs (a hash collision or a
+    hand-edited entry) raises CacheMismatchError, unless ``force``: then it is emptied and
+    rewritten for ``key``."""
     entry = cache_dir(scale) / config_hash(key)
     meta = entry / "key.json"
     if meta.exists():
         recorded = json.loads(meta.read_text())
         if recorded != json.loads(json.dumps(key, default=str)):
-            raise CacheMismatchError(
-                f"cache entry {entry} was written by another config; delete it or use FORCE"
-            )
+            if not force:
+                raise CacheMismatchError(
+                    f"cache entry {entry} was written by another config; delete it or rerun "
+                    f"with FORCE = True (which replaces it)")
+            shutil.rmtree(entry)
+            write_json(meta, key)
     else:
         write_json(meta, key)
     return entry
+
+
+CACHE_SUFFIXES = (".pt", ".csv", ".json")
+
+
+def check_force(force: Any) -> bool:
+    """``force`` as a bool; papermill's ``-p FORCE no`` arrives as the string "no", which must
+    not read as true."""
+    if not isinstance(force, bool):
+        raise TypeError(f"FORCE must be True or False, got {force!r} ({type(force).__name__}); "
+                        f"papermill: -p FORCE True / -p FORCE False")
+    return force
 
 
 def _save(path: Path, value: Any) -> None:
@@ -172,7 +200,9 @@ def load_or_compute(
         scale: picks ``results/<scale>/cache``.
         force: recompute and overwrite.
     """
-    path = cache_entry(key, scale) / filename
+    if Path(filename).suffix not in CACHE_SUFFIXES:
+        raise ValueError(f"cache files must end in {', '.join(CACHE_SUFFIXES)}, got {filename!r}")
+    path = cache_entry(key, scale, force=check_force(force)) / filename
     if path.exists() and not force:
         return _load(path)
     value = compute()
@@ -191,7 +221,7 @@ def load_or_compute_tables(
     last, so an interrupted entry is recomputed. What is returned is always what a reload
     gives (the tables read back from their CSV), so a cold and a warm run return the same.
     """
-    entry = cache_entry(key, scale)
+    entry = cache_entry(key, scale, force=check_force(force))
     index = entry / "tables.json"
     if force or not index.exists():
         tables, prov = compute()

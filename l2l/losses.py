@@ -26,28 +26,6 @@ def embedding_mse(z: Embedding, target: Embedding) -> torch.Tensor:
     return sum((torch.mean((a - b) ** 2) for a, b in zip(z, target)), torch.zeros(()))
 
 
-def li2024_loss(
-    z_retain: Embedding, z0_retain: Embedding, z_forget: Embedding, zn_forget: Embedding,
-    alpha: float,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Li et al. Eq. 10 in its clean form (spec Sec. 3.5).
-
-        L = d(E_theta(T(x_r)), E_theta0(T(x_r))) + alpha * d(E_theta(T(x_f)), E_theta0(T(n)))
-
-    Args:
-        z_retain / z0_retain: student / frozen-teacher embedding of the retain batch.
-        z_forget: student embedding of the forget batch.
-        zn_forget: teacher embedding of the noise images, with the forget batch's masks.
-        alpha: forget weight.
-
-    Returns:
-        (total loss, {"loss_retain", "loss_forget"} as floats for the history).
-    """
-    retain = embedding_mse(z_retain, z0_retain)
-    forget = embedding_mse(z_forget, zn_forget)
-    return retain + alpha * forget, {"loss_retain": retain.item(), "loss_forget": forget.item()}
-
-
 def noise_like(x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Gaussian image with the batch's scalar mean and std: n = eps * std(x) + mean(x).
 

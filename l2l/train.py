@@ -84,6 +84,8 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
     """
     device = resolve_device(cfg.device)
     t = cfg.train
+    if t.steps < 1:
+        raise ValueError(f"train.steps must be >= 1 to train a generator, got {t.steps}")
     gen = torch.Generator().manual_seed(cfg.seed)
     model.to(device).train()
     opt = adamw(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=t.betas,

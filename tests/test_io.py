@@ -47,8 +47,40 @@ def test_cache_refuses_foreign_config():
     entry = cache_entry(key, "smoke")
     # another config wrote this folder (e.g. a hand-copied cache)
     (entry / "key.json").write_text(json.dumps(cache_key(preset("smoke", seed=9), "train")))
-    with pytest.raises(CacheMismatchError, match="written by another config"):
+    (entry / "x.pt").write_bytes(b"stale")
+    with pytest.raises(CacheMismatchError, match="written by another config.*FORCE = True"):
         load_or_compute(key, "x.pt", lambda: {"w": torch.zeros(1)}, scale="smoke")
+    # FORCE replaces the foreign entry instead of raising the same error
+    got = load_or_compute(key, "x.pt", lambda: {"w": torch.ones(1)}, scale="smoke", force=True)
+    assert torch.equal(got["w"], torch.ones(1))
+    assert json.loads((entry / "key.json").read_text()) == json.loads(json.dumps(key))
+    assert torch.equal(load_or_compute(key, "x.pt", lambda: {}, scale="smoke")["w"], torch.ones(1))
+
+
+def test_force_must_be_a_bool_and_bad_names_fail_before_compute():
+    key = cache_key(preset("smoke"), "data")
+    calls = []
+    with pytest.raises(TypeError, match="FORCE must be True or False, got 'no'"):
+        load_or_compute(key, "y.pt", lambda: calls.append(1), scale="smoke", force="no")
+    with pytest.raises(ValueError, match="cache files must end in .pt, .csv, .json, got 'x.npy'"):
+        load_or_compute(key, "x.npy", lambda: calls.append(1), scale="smoke")
+    assert calls == []
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from l2l.io import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "t.csv", lambda p: p.write_text("a\n"))
+        assert path.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        path = atomic_write(tmp_path / "u.csv", lambda p: p.write_text("a\n"))
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
 
 
 def test_corrupt_cache_file_is_a_clear_error():

@@ -146,6 +146,20 @@ def unlearned_key(cfg: RunConfig) -> dict[str, Any]:
     return cache_key(cfg, "data", "model", "train", "unlearn")
 
 
+def check_trainable(cfg: RunConfig, role: str) -> None:
+    """A model l2l must train needs ``train.steps >= 1``: no table ever reports an untrained
+    generator. The paper preset trains none (its originals are the official checkpoints), so its
+    retrain reference stops here until you give it a training recipe."""
+    if cfg.train.steps < 1:
+        raise ValueError(
+            f"train.steps = {cfg.train.steps}: the {role} {cfg.model.family} model would be "
+            f"untrained. At paper scale the retrain reference is not available from an official "
+            f"checkpoint: train it (set train__steps and its recipe) or leave the retrain rows out")
+    if cfg.model.family == "vqgan" and not cfg.model.checkpoint and cfg.train.tokenizer_steps < 1:
+        raise ValueError(f"train.tokenizer_steps = {cfg.train.tokenizer_steps}: the VQ-GAN "
+                         f"tokenizer would be untrained (set train__tokenizer_steps >= 1)")
+
+
 def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split, *,
                       force: bool = False) -> tuple[torch.nn.Module, pd.DataFrame]:
     """``role="original"``: trained on every training image; ``"retrain"``: on retain only.
@@ -160,6 +174,7 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
         hist = pd.DataFrame()
         hist.attrs = prov
         return model.to(resolve_device(cfg.device)), hist
+    check_trainable(cfg, role)
     train_data = images.x_train if role == "original" else split.retain
     key = trained_key(cfg, role)
     torch.manual_seed(cfg.seed)  # weight initialisation

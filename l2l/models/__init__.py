@@ -33,12 +33,31 @@ def build_model(family: str, size: str, **overrides) -> torch.nn.Module:
     return REGISTRY[family](size, **overrides)
 
 
+def input_size(model: torch.nn.Module) -> int | None:
+    """The image side a model is built for (None: any size, e.g. the AutoEncoder)."""
+    spec = getattr(model, "spec", None)
+    for path in (("img_size",), ("tokenizer", "img_size"), ("unet", "image_size")):
+        value = spec
+        for name in path:
+            value = getattr(value, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
 def model_for(cfg) -> torch.nn.Module:
-    """``build_model`` of ``cfg.model`` (family, size and, for diffusion, ``sample_steps``)."""
+    """``build_model`` of ``cfg.model`` (family, size and, for diffusion, ``sample_steps``);
+    a size built for other images than ``cfg.data.image_size`` is a ValueError."""
     m = cfg.model
     overrides = {"sample_steps": m.sample_steps} if m.sample_steps else {}
-    return build_model(m.family, m.size, **overrides)
+    model = build_model(m.family, m.size, **overrides)
+    side = input_size(model)
+    if side is not None and side != cfg.data.image_size:
+        raise ValueError(f"model size {m.size!r} of family {m.family!r} takes {side}-px images, but "
+                         f"data.image_size is {cfg.data.image_size}: set image_size={side} or "
+                         f"choose a size built for {cfg.data.image_size} px")
+    return model
 
 
 __all__ = ["MAE", "MAGE", "Palette", "AutoEncoder", "DomainClassifier", "REGISTRY", "build_model",
-           "model_for"]
+           "input_size", "model_for"]

@@ -31,6 +31,8 @@ import pandas as pd
 import torch
 
 from l2l.config import RunConfig
+from l2l.data import check_images
+from l2l.models import input_size
 from l2l.unlearn import methods
 from l2l.unlearn.loop import HISTORY_COLUMNS, frozen_copy, history
 from l2l.unlearn.ops import noise_image
@@ -48,9 +50,8 @@ METHOD_FUNCTIONS: dict[str, Callable[..., tuple[torch.nn.Module, list[dict[str, 
     "retrain": methods.retrain,
 }
 METHODS = tuple(METHOD_FUNCTIONS)
-BASELINES = ("max_loss", "noisy_label", "retain_label", "random_encoder")
 
-__all__ = ["METHODS", "BASELINES", "HISTORY_COLUMNS", "unlearn", "frozen_copy", "noise_image"]
+__all__ = ["METHODS", "HISTORY_COLUMNS", "unlearn", "frozen_copy", "noise_image"]
 
 
 def unlearn(original: torch.nn.Module, method: str, *, forget: Any, retain: Any, cfg: RunConfig,
@@ -74,6 +75,7 @@ def unlearn(original: torch.nn.Module, method: str, *, forget: Any, retain: Any,
     for name, data in (("forget", forget), ("retain", retain)):
         if len(data) == 0:
             raise ValueError(f"the {name} set is empty")
+        check_images(data, f"unlearn() {name} set", size=input_size(original))
     model, rows = METHOD_FUNCTIONS[method](original, forget, retain, cfg, progress)
     hist = history(rows)
     if rows and "lambda_source" in rows[0]:
