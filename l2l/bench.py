@@ -1,6 +1,7 @@
 """Cost benchmark: wall time of every unlearning method against retraining from scratch.
 
     python -m l2l.bench --scale small [--families mae autoencoder] [--methods li2024 ...]
+    python -m l2l.bench --loop [--steps 40]     # loop throughput against bare PyTorch (benchloop)
 
 For each family: load (or train) the cached original, then time ``unlearn(original, method)``
 for every method, ``retrain`` included (trained again here, not read from the cache, so that
@@ -158,8 +159,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="small")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    parser.add_argument("--loop", action="store_true",
+                        help="l2l's loops against bare PyTorch loops (l2l.benchloop)")
+    parser.add_argument("--steps", type=int, default=40, help="steps per loop with --loop")
     args = parser.parse_args(argv)
     cfg = preset(args.scale)
+    if args.loop:
+        from l2l.benchloop import run_loop_bench
+
+        table, prov = run_loop_bench(cfg, families=tuple(args.families), steps=args.steps)
+        csv, _ = save_table(table, "bench_loop", cfg, provenance=prov)
+        print(table.round(3).to_string(index=False))
+        print(csv)
+        return
     out = run_cost(cfg, families=tuple(args.families), methods=tuple(args.methods))
     csv, _ = save_table(out["table"], "cost", cfg, provenance=out["provenance"])
     print(out["table"].round(3).to_string(index=False))

@@ -65,6 +65,9 @@ class ModelConfig:
     size: str = "tiny"
     checkpoint: str = ""
     checkpoint_sha256: str = ""
+    # a retrained reference (retain data only) in the official layout, placed by the user: the
+    # paper preset trains nothing, so without it the retrain rows are not available there
+    retrain_checkpoint: str = ""
     # diffusion only: sampler steps at test time, 0 = the size's own (``places2``: the released
     # 2000); fewer respace the same schedule, a reduced protocol labelled by this field in every
     # sidecar's config
@@ -263,7 +266,7 @@ KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed
                        ("data", "proxy_per_class"): 0,
                        ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal",
                        ("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
-                       ("model", "sample_steps"): 0}
+                       ("model", "sample_steps"): 0, ("model", "retrain_checkpoint"): ""}
 NOISE_TYPES = ("normal", "uniform", "constant")  # UnlearnConfig.noise_type
 IS_NETWORKS = ("inception_tv_released", "inception_tv", "places_resnet50")  # l2l.protocol
 FID_REFERENCES = ("matched", "full_resolution")  # EvalConfig.fid_reference, l2l.protocol
@@ -518,7 +521,8 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 # Fields added after whole configs (``key_dict``) keyed cached tables: left out of those keys
 # while at these values, so that the tables cached before they existed stay valid.
 FULL_KEY_STABLE_DEFAULTS = {("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
-                            (None, "precision"): "fp32", ("model", "sample_steps"): 0}
+                            (None, "precision"): "fp32", ("model", "sample_steps"): 0,
+                            ("model", "retrain_checkpoint"): ""}
 
 
 def key_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -54,6 +54,12 @@ def missing_inputs(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES) -> l
                 checkpoint_path(fcfg)
             except FileNotFoundError as err:
                 problems.append(f"[checkpoint: {family}] {err}")
+        if fcfg.model.retrain_checkpoint and fcfg.train.steps < 1:
+            path = data_path(fcfg, fcfg.model.retrain_checkpoint)
+            if not path.is_file():
+                problems.append(f"[retrain checkpoint: {family}] {path} not found "
+                                f"(model.retrain_checkpoint: a model you retrained on the retain "
+                                f"data, in the official layout)")
         if fcfg.eval.is_network and fcfg.eval.is_network not in seen:
             seen.add(fcfg.eval.is_network)
             try:

@@ -88,3 +88,21 @@ def test_l2l_scale_override_is_said(monkeypatch):
     monkeypatch.setenv("L2L_SCALE", "smoke")
     with pytest.warns(UserWarning, match="L2L_SCALE=smoke overrides scale='small'"):
         assert preset("small").scale == "smoke"
+
+
+def test_a_placed_retrain_checkpoint_is_the_paper_retrain_reference(tmp_path):
+    from l2l.experiments.store import trained_generator
+    from l2l.preflight import missing_inputs
+
+    cfg = preset("smoke", device="cpu", data_root=str(tmp_path), train__steps=0,
+                 retrain_checkpoint="checkpoints/retrain.pth")
+    assert any("[retrain checkpoint: mae]" in p for p in missing_inputs(cfg, families=("mae",)))
+    torch.manual_seed(5)
+    placed = build_model("mae", "smoke")
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"model": placed.state_dict()}, tmp_path / "checkpoints" / "retrain.pth")
+    images, split = load_data(cfg)
+    model, hist = trained_generator(cfg, "retrain", images, split)
+    assert hist.attrs["checkpoint"].endswith("retrain.pth") and hist.attrs["checkpoint_sha256"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                  placed.state_dict().values()))

@@ -150,11 +150,12 @@ def check_trainable(cfg: RunConfig, role: str) -> None:
     """A model l2l must train needs ``train.steps >= 1``: no table ever reports an untrained
     generator. The paper preset trains none (its originals are the official checkpoints), so its
     retrain reference stops here until you give it a training recipe."""
-    if cfg.train.steps < 1:
+    if cfg.train.steps < 1 and not (role == "retrain" and cfg.model.retrain_checkpoint):
         raise ValueError(
             f"train.steps = {cfg.train.steps}: the {role} {cfg.model.family} model would be "
-            f"untrained. At paper scale the retrain reference is not available from an official "
-            f"checkpoint: train it (set train__steps and its recipe) or leave the retrain rows out")
+            f"untrained. At paper scale the retrain reference is not available until you place "
+            f"a retrained checkpoint (model.retrain_checkpoint, official layout) or give it a "
+            f"training recipe (train__steps ...)")
     if cfg.model.family == "vqgan" and not cfg.model.checkpoint and cfg.train.tokenizer_steps < 1:
         raise ValueError(f"train.tokenizer_steps = {cfg.train.tokenizer_steps}: the VQ-GAN "
                          f"tokenizer would be untrained (set train__tokenizer_steps >= 1)")
@@ -175,6 +176,12 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
         hist.attrs = prov
         return model.to(resolve_device(cfg.device)), hist
     check_trainable(cfg, role)
+    if role == "retrain" and cfg.model.retrain_checkpoint and cfg.train.steps < 1:
+        model, prov = load_pretrained(replace(cfg, checkpoint=cfg.model.retrain_checkpoint,
+                                              checkpoint_sha256=""))
+        hist = pd.DataFrame()
+        hist.attrs = prov
+        return model.to(resolve_device(cfg.device)), hist
     train_data = images.x_train if role == "original" else split.retain
     key = trained_key(cfg, role)
     torch.manual_seed(cfg.seed)  # weight initialisation
