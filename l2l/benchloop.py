@@ -12,8 +12,9 @@ For each family, on the same model, data and seed:
   scale's feature extractor.
 
 Writes ``results/<scale>/bench_loop.csv`` (+ sidecar with CPU count and threads): family, stage,
-images_per_s for l2l and bare, and their ratio (goal: l2l >= 90 % of bare). Timings depend on
-the machine; nothing here is asserted by the unit tests.
+images_per_s for l2l and bare, and their ratio (goal: l2l >= 90 % of bare). Both loops get an
+untimed 3-step warm-up first. Timings depend on the machine and on what else runs; nothing here
+is asserted by the unit tests.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def bench_family(cfg: RunConfig, steps: int) -> list[dict[str, Any]]:
         model.vqgan.requires_grad_(False)
     twin = copy.deepcopy(model)
     b, ub = cfg.train.batch_size, 2 * cfg.unlearn.batch_size
+    warm = replace(cfg, train__steps=3)  # untimed: first-call allocations favour whoever is second
+    _bare_train(copy.deepcopy(model), split.retain, warm)
+    train_generator(copy.deepcopy(model), split.retain, warm, progress=False)
     l2l_train = _timed(lambda: train_generator(model, split.retain, cfg, progress=False))
     bare_train = _bare_train(twin, split.retain, cfg)
     model.eval()
