@@ -115,9 +115,12 @@ def bench_family(cfg: RunConfig, steps: int) -> list[dict[str, Any]]:
 
 def run_loop_bench(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
                    steps: int = 40) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from l2l.experiments.store import feature_extractor
+
     rows = [r for f in families for r in bench_family(for_family(cfg, f), steps)]
+    ext = feature_extractor(for_family(cfg, families[-1])).provenance()
     prov = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "steps": steps, "extractor": cfg.eval.extractor,
+            "steps": steps, **ext, "n_images": int(rows[-1]["steps"]), "seed": cfg.seed,
             "bare_loop": "index draw + training_loss / Li et al. objective + backward + "
                          "(clip) + AdamW step; no schedule, logging, checks or DDP wrapper"}
     return pd.DataFrame(rows), prov
