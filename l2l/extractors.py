@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from l2l.config import EXTRACTORS, RunConfig, resolve_device
-from l2l.data import to_float, to_uint8
+from l2l.images import to_float, to_uint8
 from l2l.metrics import extract
 from l2l.models.classifier import DomainClassifier
 

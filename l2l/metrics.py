@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from scipy.special import rel_entr
 
 from l2l.config import resolve_device
-from l2l.data import to_float
+from l2l.images import to_float
 from l2l.models.classifier import DomainClassifier
 
 try:  # installed with scikit-learn (pinned in requirements.txt)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from l2l.data import make_mask, to_float
+from l2l.images import make_mask, to_float
 
 TARGET_COLOUR = (1.0, 0.0, 1.0)  # magenta, [0, 1]
 

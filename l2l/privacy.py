@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from l2l.config import RunConfig
-from l2l.data import make_mask, take
+from l2l.images import make_mask, take
 from l2l.evaluation import complete
 from l2l.metrics import hole_mse
 from l2l.poison import add_trigger, backdoor_success

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from l2l.config import FID_REFERENCES, IS_NETWORKS, RunConfig
-from l2l.data import IMAGENET_MEAN, IMAGENET_STD, to_float
+from l2l.config import IS_NETWORKS, RunConfig
+from l2l.images import IMAGENET_MEAN, IMAGENET_STD, to_float
 from l2l.extractors import Extractor, file_sha256
 
 TV_INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's IMAGENET1K_V1 file name

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from l2l import dist
 from l2l.config import RunConfig, resolve_device
-from l2l.data import take
+from l2l.images import take
 
 
 def lr_at(step: int, total: int, base: float, warmup: float) -> float:

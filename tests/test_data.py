@@ -152,3 +152,13 @@ def test_spread_keeps_every_class_of_a_class_ordered_set():
     assert spread(7, 50).tolist() == list(range(7))
     x = torch.randint(0, 256, (12, 3, 4, 4), dtype=torch.uint8)
     assert torch.equal(take_spread(x, 100), x.float() / 255)
+
+
+def test_models_metrics_and_poisoning_do_not_import_data_loading():
+    import subprocess
+    import sys
+
+    code = ("import sys, l2l.poison, l2l.models, l2l.metrics, l2l.losses; "
+            "print('l2l.data' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # l2l.images holds what they need (no data <-> poison cycle)

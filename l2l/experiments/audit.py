@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from l2l.config import FAMILY_RECIPES, RunConfig, for_family, key_dict, replace
+from l2l.config import RunConfig, for_family, key_dict, replace
 from l2l.data import ImageSet, Split, load_data, make_mask, masked_input, take, take_spread, to_uint8
 from l2l.evaluation import complete, evaluate, gap_to_retrain
 from l2l.extractors import Extractor, find_inception_weights, get_extractor

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from l2l.data import make_mask, masked_input
+from l2l.images import make_mask, masked_input
 
 OptGenerator = torch.Generator | None
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from l2l.data import from_pm1, to_pm1
+from l2l.images import from_pm1, to_pm1
 from l2l.models.unet import UNet, UNetSpec
 
 OptGenerator = torch.Generator | None

@@ -18,7 +18,7 @@ Shared parameter (spec paper1 Sec. 2.1). As in the released code, the MLM head m
 *detached* encoder word-embedding matrix: training the encoder's ``token_emb`` also moves the
 decoder's output projection, although no gradient flows into it through the decoder.
 
-Deviations. The ViT blocks are ``l2l.models.mae.Block`` (same keys), which has no internal dropout,
+Deviations. The ViT blocks are ``l2l.models.vit.Block`` (same keys), which has no internal dropout,
 as in the authors' i2i fork (block dropout 0.0; the upstream MAGE uses 0.1 on attention and MLP);
 the 0.1 dropout of the token embedding is kept. The masked-token loss runs over the codebook
 logits only at paper size, as released (``MAGESpec.loss_logits``). At paper size the completion
@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from l2l.data import IMAGENET_MEAN
-from l2l.models.mae import LN_EPS, Block
+from l2l.images import IMAGENET_MEAN
+from l2l.models.vit import LN_EPS, Block
 from l2l.models.vqgan import TOKENIZER_SIZES, VQGAN, VQGANSpec, load_official_vqgan, train_tokenizer
 
 OptGenerator = torch.Generator | None

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from l2l.data import take
+from l2l.images import take
 from l2l.train import lr_at
 
 

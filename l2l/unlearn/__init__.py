@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from l2l.config import RunConfig
-from l2l.data import check_images
+from l2l.images import check_images
 from l2l.models import input_size
 from l2l.unlearn import methods
 from l2l.unlearn.loop import HISTORY_COLUMNS, frozen_copy, history

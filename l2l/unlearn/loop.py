@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from l2l import dist
-from l2l.data import take as take_rows
+from l2l.images import take as take_rows
 from l2l.train import check_finite, lr_at
 
 HISTORY_COLUMNS = ["step", "stage", "loss", "loss_retain", "loss_forget", "forget_distance",

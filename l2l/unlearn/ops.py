@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from l2l.config import RunConfig
-from l2l.data import make_mask
+from l2l.images import make_mask
 from l2l.losses import Embedding, noise_like
 
 Step = dict[str, Any]

@@ -36,8 +36,7 @@ import torch
 
 from l2l import dist
 from l2l.config import RunConfig, resolve_device, unlearn_seed
-from l2l.data import make_mask
-from l2l.data import take_spread
+from l2l.images import make_mask, take_spread
 from l2l.metrics import hole_mse
 from l2l.unlearn.loop import draw_batch, release, run, trainable
 from l2l.unlearn.methods import _setup
