@@ -21,8 +21,8 @@ from l2l.config import RunConfig, resolve_device
 from l2l.data import (FileImages, Split, check_images, make_mask, masked_input, spread, take,
                       take_spread, to_uint8)
 from l2l.extractors import Extractor, get_extractor
-from l2l.metrics import (bootstrap_std, completion_metrics, fid_from_features, hole_mse, mean_fill,
-                         metric_provenance, noise_fill)
+from l2l.metrics import (bootstrap_std, completion_metrics, fid_from_features, hole_mse,
+                         metric_provenance)
 from l2l.protocol import full_resolution_features
 from l2l.models import DomainClassifier, input_size
 
@@ -121,8 +121,7 @@ def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extrac
     for subset in SUBSETS:
         x = _test_images(split, subset, max_images)
         y = complete(model, x, mask, cfg)
-        row = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                                 device=resolve_device(cfg.device))
+        row = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed)
         if cfg.eval.fid_reference == "full_resolution":
             ref = _full_resolution(_reference_files(split, subset, max_images), extractor)
             fa = extractor.features(y)
@@ -286,3 +285,45 @@ def hole_mse_table(models: dict[str, Any], split: Split, cfg: RunConfig, *,
             row[f"{subset}_mse_hole"] = hole_mse(out, x, mask).mean().item()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- reference fills
+def _known_stats(x: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and std [B, 3, 1, 1] of the known region."""
+    known = (~hole).to(x.dtype)  # [B, 1, H, W]
+    count = known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    mean = (x * known).sum(dim=(2, 3), keepdim=True) / count
+    var = ((x - mean) ** 2 * known).sum(dim=(2, 3), keepdim=True) / count
+    return mean, var.sqrt()
+
+
+def mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Reference completion: the hole filled with each image's mean known-region colour.
+
+    Args:
+        x: float [B, 3, H, W] in [0, 1]. mask: float [B or 1, 1, H, W], 1 = hole.
+
+    Returns:
+        float [B, 3, H, W] in [0, 1]; known pixels are bit-identical to ``x``.
+    """
+    hole = (mask > 0.5).expand(x.shape[0], 1, *x.shape[-2:])
+    mean, _ = _known_stats(x, hole)
+    return torch.where(hole, mean.expand_as(x), x)
+
+
+def noise_fill(x: torch.Tensor, mask: torch.Tensor, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Reference completion: Gaussian noise with the known region's per-channel mean/std.
+
+    Args:
+        x: float [B, 3, H, W] in [0, 1]. mask: float [B or 1, 1, H, W], 1 = hole.
+        generator: RNG for the noise (its device is used to draw, then moved to x's).
+
+    Returns:
+        float [B, 3, H, W] in [0, 1] (noise clamped); known pixels are bit-identical to ``x``.
+    """
+    hole = (mask > 0.5).expand(x.shape[0], 1, *x.shape[-2:])
+    mean, std = _known_stats(x, hole)
+    draw_on = generator.device if generator is not None else x.device
+    z = torch.randn(x.shape, generator=generator, device=draw_on, dtype=x.dtype).to(x.device)
+    return torch.where(hole, (mean + std * z).clamp(0.0, 1.0), x)

@@ -35,7 +35,6 @@ import torch.nn.functional as F
 
 from l2l.config import EXTRACTORS, RunConfig, resolve_device
 from l2l.images import to_float, to_uint8
-from l2l.metrics import extract
 from l2l.models.classifier import DomainClassifier
 
 
@@ -180,6 +179,32 @@ def _state_sha256(net: torch.nn.Module) -> str:
 
 
 # ----------------------------------------------------------------------------- domain
+@torch.no_grad()
+def extract(net: DomainClassifier, x: torch.Tensor, *, batch_size: int = 256,
+            device: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Features and class probabilities of ``net`` in eval mode (training mode restored).
+
+    Args:
+        net: the feature network; moved to ``device``.
+        x: float [N, 3, H, W] in [0, 1] (uint8 [0, 255] is converted).
+        device: ``"auto"`` = CUDA when available, else CPU.
+
+    Returns:
+        features float64 [N, D] and softmax probabilities float64 [N, K].
+    """
+    dev = resolve_device(device)
+    was_training = net.training
+    net.to(dev).eval()
+    feats, probs = [], []
+    for start in range(0, len(x), batch_size):
+        xb = to_float(x[start:start + batch_size]).to(dev)
+        f = net.features(xb)
+        feats.append(f.double().cpu())
+        probs.append(torch.softmax(net.head(f).double(), dim=1).cpu())
+    net.train(was_training)
+    return torch.cat(feats).numpy(), torch.cat(probs).numpy()
+
+
 def _domain(net: DomainClassifier, device: str, batch_size: int) -> Extractor:
     def run(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         return extract(net, x, batch_size=batch_size, device=device)

@@ -7,6 +7,9 @@ clean-fid's ``fid_from_feats`` / ``frechet_distance``. Because 75 % of a centre-
 is untouched context, every feature metric is also reported on the hole only: the bounding box
 of the hole cropped and resized back to H x W (small-scale.md).
 
+Pure functions of images, features and probabilities: the networks that make features live in
+``l2l.extractors``, the reference fills in ``l2l.evaluation``.
+
 Conventions: images float [N, 3, H, W] in [0, 1]; masks float [1 or N, 1, H, W] with
 1 = hole, 0 = known; features float64 numpy [N, D]; class probabilities float64 [N, K].
 """
@@ -25,9 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import rel_entr
 
-from l2l.config import resolve_device
 from l2l.images import to_float
-from l2l.models.classifier import DomainClassifier
 
 try:  # installed with scikit-learn (pinned in requirements.txt)
     from threadpoolctl import threadpool_limits
@@ -247,33 +248,6 @@ def bootstrap_std(stat: Callable[[np.ndarray], float], n: int, n_boot: int, seed
     return float(np.std(values, ddof=1))
 
 
-# ----------------------------------------------------------------------------- features
-@torch.no_grad()
-def extract(net: DomainClassifier, x: torch.Tensor, *, batch_size: int = 256,
-            device: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Features and class probabilities of ``net`` in eval mode (training mode restored).
-
-    Args:
-        net: the feature network; moved to ``device``.
-        x: float [N, 3, H, W] in [0, 1] (uint8 [0, 255] is converted).
-        device: ``"auto"`` = CUDA when available, else CPU.
-
-    Returns:
-        features float64 [N, D] and softmax probabilities float64 [N, K].
-    """
-    dev = resolve_device(device)
-    was_training = net.training
-    net.to(dev).eval()
-    feats, probs = [], []
-    for start in range(0, len(x), batch_size):
-        xb = to_float(x[start:start + batch_size]).to(dev)
-        f = net.features(xb)
-        feats.append(f.double().cpu())
-        probs.append(torch.softmax(net.head(f).double(), dim=1).cpu())
-    net.train(was_training)
-    return torch.cat(feats).numpy(), torch.cat(probs).numpy()
-
-
 # ----------------------------------------------------------------------------- metric row
 FeatureFn = Callable[[torch.Tensor], tuple[np.ndarray, "np.ndarray | None"]]
 
@@ -284,21 +258,19 @@ def kid_subset_size(n: int) -> int:
     return max(2, min(1000, n // 2))
 
 
-def _feature_fn(extractor: Any, device: str) -> FeatureFn:
+def _feature_fn(extractor: Any) -> FeatureFn:
     """``extractor.run_rows`` of an ``l2l.extractors.Extractor`` (split over the processes under
-    torchrun), ``run`` of any object with one, or ``extract`` of a bare net."""
+    torchrun), or ``run`` of any object with one."""
     if hasattr(extractor, "run_rows"):
         return extractor.run_rows
     if hasattr(extractor, "run"):
         return extractor.run
-    if isinstance(extractor, DomainClassifier):
-        return lambda x: extract(extractor, x, device=device)
-    raise TypeError(f"need an l2l.extractors.Extractor or a DomainClassifier, got {type(extractor)}")
+    raise TypeError(f"need an l2l.extractors.Extractor (a trained DomainClassifier becomes one "
+                    f"through get_extractor('domain', net=...)), got {type(extractor).__name__}")
 
 
 def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                       extractor: Any, *, n_boot: int, seed: int,
-                       device: str = "auto") -> dict[str, float]:
+                       extractor: Any, *, n_boot: int, seed: int) -> dict[str, float]:
     """The metric row of one model on one test set (Li et al. Sec. 8, small-scale analog).
 
     For region in ("full", "hole") ("hole" = ``hole_crop`` resized to H x W):
@@ -315,7 +287,7 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
         outputs: completed images float [N, 3, H, W] in [0, 1].
         targets: ground truth of the same inputs, paired by index, float [N, 3, H, W] in [0, 1].
         mask: float [1 or N, 1, H, W], 1 = hole.
-        extractor: an ``l2l.extractors.Extractor`` (or a ``DomainClassifier``, run on ``device``).
+        extractor: an ``l2l.extractors.Extractor`` (it runs on its own device).
         n_boot: bootstrap replicates (< 2: stds are nan). seed: bootstrap and KID-subset seed.
 
     Returns:
@@ -323,7 +295,7 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
     """
     if outputs.shape != targets.shape:
         raise ValueError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)}")
-    run = _feature_fn(extractor, resolve_device(device))
+    run = _feature_fn(extractor)
     n, size = len(outputs), outputs.shape[-2]
     splits = min(IS_SPLITS, max(1, n // 2))
     row: dict[str, float] = {}
@@ -382,45 +354,3 @@ def metric_provenance(extractor: Any, *, n_images: int, image_size: int, n_boot:
         "seed": seed,
         "versions": versions,
     }
-
-
-# ----------------------------------------------------------------------------- reference fills
-def _known_stats(x: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image, per-channel mean and std [B, 3, 1, 1] of the known region."""
-    known = (~hole).to(x.dtype)  # [B, 1, H, W]
-    count = known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
-    mean = (x * known).sum(dim=(2, 3), keepdim=True) / count
-    var = ((x - mean) ** 2 * known).sum(dim=(2, 3), keepdim=True) / count
-    return mean, var.sqrt()
-
-
-def mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Reference completion: the hole filled with each image's mean known-region colour.
-
-    Args:
-        x: float [B, 3, H, W] in [0, 1]. mask: float [B or 1, 1, H, W], 1 = hole.
-
-    Returns:
-        float [B, 3, H, W] in [0, 1]; known pixels are bit-identical to ``x``.
-    """
-    hole = (mask > 0.5).expand(x.shape[0], 1, *x.shape[-2:])
-    mean, _ = _known_stats(x, hole)
-    return torch.where(hole, mean.expand_as(x), x)
-
-
-def noise_fill(x: torch.Tensor, mask: torch.Tensor, *,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """Reference completion: Gaussian noise with the known region's per-channel mean/std.
-
-    Args:
-        x: float [B, 3, H, W] in [0, 1]. mask: float [B or 1, 1, H, W], 1 = hole.
-        generator: RNG for the noise (its device is used to draw, then moved to x's).
-
-    Returns:
-        float [B, 3, H, W] in [0, 1] (noise clamped); known pixels are bit-identical to ``x``.
-    """
-    hole = (mask > 0.5).expand(x.shape[0], 1, *x.shape[-2:])
-    mean, std = _known_stats(x, hole)
-    draw_on = generator.device if generator is not None else x.device
-    z = torch.randn(x.shape, generator=generator, device=draw_on, dtype=x.dtype).to(x.device)
-    return torch.where(hole, (mean + std * z).clamp(0.0, 1.0), x)

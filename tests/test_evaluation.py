@@ -10,8 +10,9 @@ import torch
 
 from l2l import config, experiments
 from l2l.data import make_mask, spread
-from l2l.evaluation import TIDY_COLUMNS, completion_table, evaluate, gap_to_retrain
-from l2l.metrics import hole_mse, mean_fill
+from l2l.evaluation import (TIDY_COLUMNS, completion_table, evaluate, gap_to_retrain,
+                            mean_fill)
+from l2l.metrics import hole_mse
 
 # the smoke feature net is barely trained: near-collinear features make SciPy's sqrtm warn
 pytestmark = pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")

@@ -84,7 +84,8 @@ def test_cold_runs_are_deterministic():
 
 def test_hole_mse_table_rows_and_subsets():
     from l2l.evaluation import hole_mse_table
-    from l2l.metrics import hole_mse, mean_fill
+    from l2l.evaluation import mean_fill
+    from l2l.metrics import hole_mse
 
     cfg = config.preset("smoke")
     images, split = experiments.load_data(cfg)

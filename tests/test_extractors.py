@@ -18,13 +18,13 @@ from l2l.extractors import (
     FID_HELPER_SHA256,
     INCEPTION_FILE,
     clip_preprocess,
+    extract,
     file_sha256,
     find_inception_weights,
     get_extractor,
     inception_candidates,
     inception_preprocess,
 )
-from l2l.metrics import extract
 from l2l.models.classifier import DomainClassifier
 
 

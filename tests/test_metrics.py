@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from l2l.evaluation import mean_fill, noise_fill
+from l2l.extractors import extract, get_extractor
 from l2l.metrics import (
     bootstrap_std,
     completion_metrics,
-    extract,
     fid_from_features,
     frechet_gaussian,
     hole_box,
@@ -19,9 +20,7 @@ from l2l.metrics import (
     hole_mse,
     inception_score,
     kid_from_features,
-    mean_fill,
     metric_provenance,
-    noise_fill,
     pair_cosine,
     psnr_from_mse,
 )
@@ -188,6 +187,10 @@ def test_noise_fill_is_seeded():
 
 
 # ----------------------------------------------------------------------------- network and row
+def _domain(net):
+    return get_extractor("domain", net=net, device="cpu")
+
+
 def test_domain_classifier_shapes_and_provenance():
     net = DomainClassifier().eval()
     x = torch.rand(5, 3, 32, 32)
@@ -201,7 +204,7 @@ def test_domain_classifier_shapes_and_provenance():
 def test_extract_returns_features_and_probabilities_and_restores_mode():
     torch.manual_seed(0)
     net = DomainClassifier(n_classes=4, feature_dim=16, width=8).train()
-    feats, probs = extract(net, torch.rand(10, 3, 32, 32), batch_size=3, device="cpu")
+    feats, probs = extract(net, torch.rand(10, 3, 32, 32), batch_size=3)
     assert feats.shape == (10, 16) and probs.shape == (10, 4)
     assert feats.dtype == np.float64 and np.allclose(probs.sum(axis=1), 1.0)
     assert net.training
@@ -217,7 +220,7 @@ def test_completion_metrics_row_on_a_tiny_untrained_network():
     targets = torch.rand(64, 3, 32, 32, generator=gen)
     mask = centre_mask(32, 16)
     outputs = noise_fill(targets, mask, generator=gen)
-    row = completion_metrics(outputs, targets, mask, net, n_boot=5, seed=0, device="cpu")
+    row = completion_metrics(outputs, targets, mask, _domain(net), n_boot=5, seed=0)
     expected = {f"{m}_{r}{s}" for m in ("fid", "kid", "is", "cos") for r in ("full", "hole")
                 for s in ("", "_std")}
     expected |= {"mse_hole", "mse_hole_std", "psnr_hole", "n_images"}
@@ -226,7 +229,7 @@ def test_completion_metrics_row_on_a_tiny_untrained_network():
     assert row["n_images"] == 64 and row["mse_hole"] > 0
     assert row["fid_hole"] > 0 and row["cos_hole"] < row["cos_full"] <= 1.0
 
-    same = completion_metrics(targets, targets, mask, net, n_boot=3, seed=0, device="cpu")
+    same = completion_metrics(targets, targets, mask, _domain(net), n_boot=3, seed=0)
     assert same["fid_hole"] == pytest.approx(0.0, abs=1e-6)
     assert same["fid_full"] == pytest.approx(0.0, abs=1e-6)
     assert same["cos_hole"] == pytest.approx(1.0) and same["mse_hole"] == 0.0
@@ -243,11 +246,11 @@ def test_completion_metrics_without_class_outputs_gives_nan_is_and_rejects_other
             return x.flatten(1)[:, :24].double().numpy(), None
 
     row = completion_metrics(noise_fill(targets, mask, generator=gen), targets, mask, NoHead(),
-                             n_boot=3, seed=0, device="cpu")
+                             n_boot=3, seed=0)
     assert math.isnan(row["is_full"]) and math.isnan(row["is_hole_std"])
     assert math.isfinite(row["fid_hole"]) and math.isfinite(row["kid_hole"])
     with pytest.raises(TypeError, match="Extractor"):
-        completion_metrics(targets, targets, mask, object(), n_boot=3, seed=0, device="cpu")
+        completion_metrics(targets, targets, mask, object(), n_boot=3, seed=0)
 
 
 def test_metric_provenance_describes_the_extractor_and_regions():
@@ -313,7 +316,7 @@ def test_metrics_make_no_network_access(no_network, monkeypatch, tmp_path):
 
     torch.manual_seed(0)
     net = DomainClassifier(n_classes=4, feature_dim=16, width=8)
-    ex = extractors.get_extractor("domain", net=net, device="cpu")
+    ex = extractors.get_extractor("domain", net=net)
     gen = torch.Generator().manual_seed(0)
     a, b = torch.rand(40, 3, 32, 32, generator=gen), torch.rand(40, 3, 32, 32, generator=gen)
     fa, pa = ex.features_and_probs(a)
@@ -327,3 +330,12 @@ def test_metrics_make_no_network_access(no_network, monkeypatch, tmp_path):
     monkeypatch.setattr(extractors, "fid_helper_file", lambda: None)
     with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
         extractors.get_extractor("inception")
+
+
+def test_metrics_is_pure():
+    import subprocess
+    import sys
+
+    code = "import sys, l2l.metrics; print(sorted(m for m in sys.modules if m.startswith('l2l.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['l2l.images', 'l2l.metrics']"  # no network, config or data

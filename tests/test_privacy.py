@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from l2l.data import make_mask
-from l2l.metrics import hole_mse, mean_fill
+from l2l.evaluation import mean_fill
+from l2l.metrics import hole_mse
 from l2l.poison import target_image
 from l2l.privacy import (
     backdoor_success_rate,

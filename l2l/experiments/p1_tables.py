@@ -78,7 +78,7 @@ def score(run: Run, task: str, extractor: Extractor, *,
         for subset in subsets:
             m = completion_metrics(completions(run, task, subset, limit=limit),
                                    test_images(cfg, subset, limit=limit), mask, extractor,
-                                   n_boot=cfg.eval.n_boot, seed=cfg.seed, device=cfg.device)
+                                   n_boot=cfg.eval.n_boot, seed=cfg.seed)
             rows += [{"subset": subset, **r} for r in tidy_metrics(m)]
         return pd.DataFrame(rows)
 
