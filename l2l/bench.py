@@ -43,7 +43,7 @@ def run_cost(cfg: RunConfig, *, families: tuple[str, ...] = FAMILIES,
     or unlearning it there first if needed) instead of running it again.
 
     ``varshney2025`` gets the retrain-calibrated threshold when ``retrain`` is among the
-    methods: lambda = d(original, retrain) on the forget probe (spec paper2 Sec. 4.3).
+    methods: lambda = d(original, retrain) on the forget probe (l2l's choice).
 
     Returns ``{"table", "provenance", "models", "histories", "keys"}``; models, histories and
     (with ``fresh=False``) the models' run-store keys are keyed by (family, method).

@@ -31,7 +31,7 @@ class DataConfig:
 
     ``photos`` is the offline small-scale set (crops of photographs shipped inside scikit-image
     and scikit-learn, one photo = one class); ``imagenet`` is read from ``data_root`` at paper
-    scale (Li et al. Sec. 7.1).
+    scale (Li et al.'s ImageNet-1K split, from the released lists in ``l2l/official_lists``).
     """
 
     dataset: str = "photos"
@@ -49,8 +49,9 @@ class DataConfig:
     # seed of the photo crops and of the sample-level split; -1 = the run's ``seed``. Set it to
     # vary only the training seed over one data set (the AutoEncoder study's 3 seeds).
     sample_seed: int = -1
-    # Li et al.'s proxy pool at paper scale (spec paper1 Sec. 7.3): ImageNet = training images of
-    # each of the other 800 classes (class ids after the official 200), 0 = none; Places-365 =
+    # Li et al.'s proxy pool at paper scale (their "Ours (Proxy D_R)" rows; the released code's
+    # pools, README "Proxy retain set"): ImageNet = training images of each of the other 800
+    # classes (class ids after the official 200), 0 = none; Places-365 =
     # images of each proxy-pool class (positions 100-364; the released 200), 0 = train_per_class
     proxy_per_class: int = 0
 
@@ -78,8 +79,8 @@ class ModelConfig:
 class TrainConfig:
     """Training of the original and retrain generators and of the domain feature network.
 
-    Defaults are the MAE recipe that learns on 2 CPU cores (small-scale.md): AdamW, 5 %
-    warm-up + cosine, batch 64, a mask ratio drawn per step from U(0.25, 0.75).
+    Defaults are the MAE recipe that learns on 2 CPU cores (measured by l2l's CPU prototype):
+    AdamW, 5 % warm-up + cosine, batch 64, a mask ratio drawn per step from U(0.25, 0.75).
     """
 
     steps: int = 1200
@@ -100,8 +101,9 @@ class UnlearnConfig:
     """Unlearning (Li et al. Eq. 10 and, later, the baselines and Varshney & Torra).
 
     ``batch_size`` is per subset: each step sees ``batch_size`` forget and ``batch_size``
-    retain images (balanced halves, spec paper1 Sec. 3.5). ``mask`` is T during unlearning:
-    ``"random"`` = MAE random masking at ``mask_ratio`` (spec Sec. 2.3), ``"centre"`` = the
+    retain images (balanced halves: l2l's choice, README "Decisions and deviations"). ``mask`` is
+    T during unlearning: ``"random"`` = MAE random masking at ``mask_ratio`` (l2l's choice for the
+    MAE, which Li et al.'s released code lacks), ``"centre"`` = the
     test-time centre hole. Student and teacher passes always share the mask.
     """
 
@@ -116,7 +118,7 @@ class UnlearnConfig:
     mask: str = "random"
     mask_ratio: float = 0.75
     retain_source: str = "real"  # "real" | "proxy" (the set named by ``proxy``)
-    # Li et al.'s proxy retain set (spec paper1 Sec. 7.3): "other_classes" = training images of
+    # Li et al.'s proxy retain set ("Ours (Proxy D_R)"): "other_classes" = training images of
     # classes outside forget and retain (seen by the original; ImageNet's other 800 classes);
     # "unseen_photos" = crops of photos the original never saw (the COCO analog; small scale,
     # l2l.data.unseen_photos); "coco" = as many images as there are forget images, the first
@@ -134,7 +136,8 @@ class UnlearnConfig:
     # original is trained once with cfg.seed and unlearned with several seeds (Tables 1-3)
     seed_offset: int = 0
     log_every: int = 10
-    # Varshney & Torra (spec paper2 Sec. 4.2-4.5; every value is l2l's choice, documented there)
+    # Varshney & Torra (the paper publishes no recipe: every value is l2l's choice, README
+    # "Unlearning methods")
     ga_params: str = "all"  # stage 1 updates "all" parameters (encoder + decoder) or "encoder"
     ga_lr: float = 1e-3  # plain SGD ascent step size
     ga_clip: float = 1.0  # global gradient-norm clip of the ascent
@@ -142,7 +145,7 @@ class UnlearnConfig:
     ga_max_steps: int = 500  # T_max
     ga_check_every: int = 10  # k: evaluate the forget distance d every k steps
     lam: float = 0.0  # lambda when > 0; 0 = set by ``lam_rule``
-    # how lambda = 0 is set (spec paper2 Sec. 4.3): "retrain" = d(original, retrained model) on
+    # how lambda = 0 is set (l2l's choice): "retrain" = d(original, retrained model) on
     # the forget probe (the run store calibrates it where a retrained model exists), "kappa_e0"
     # = kappa * e0 with e0 the original's hole MSE on a retain probe (no retrained model needed)
     lam_rule: str = "retrain"
@@ -188,8 +191,8 @@ class RunConfig:
 
 
 # Small scale: Li et al. with 150 steps of 32 + 32 images at lr 1e-4 (measured on the photo set:
-# forget hole FID x2.6, retain +10 %, in 5 % of the MAE's retraining time; the spec's 300 steps
-# of 64 + 64 at 5e-5 gave x2.7 / +14.6 % at 4x the cost).
+# forget hole FID x2.6, retain +10 %, in 5 % of the MAE's retraining time; l2l's CPU prototype's
+# 300 steps of 64 + 64 at 5e-5 gave x2.7 / +14.6 % at 4x the cost).
 # Varshney & Torra at small scale: stage 2 with the keep-OOD hinge (weight 1, Adam 3e-4, 450
 # steps). Without it retention undid decoupling (forget distance back to ~0, forget hole MSE =
 # original's); with it the forget-test hole MSE rises above the retrain reference's at a few %
@@ -210,8 +213,9 @@ SMOKE = RunConfig(
 )
 
 # Paper scale: ImageNet-1K at 224 px with an official MAE checkpoint placed under data_root
-# (spec paper1 Sec. 2.3 and 12.1): ViT-L/16 GAN-loss weights, 100 training images per class,
-# alpha 0.2, lr 5e-5, 64 + 64 images per step for about 6 epochs of the 10k forget images.
+# (l2l's choices, README "Decisions and deviations"; the MAE is not in Li et al.'s released code):
+# ViT-L/16 GAN-loss weights, 100 training images per class (Li et al.'s number), alpha 0.2,
+# lr 5e-5, 64 + 64 images per step for about 6 epochs of the 10k forget images.
 PAPER = RunConfig(
     scale="paper",
     device="auto",
@@ -293,8 +297,9 @@ FAMILY_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         # (forget / retain test, 500 each) vs per-image mean fill 0.0234 / 0.0148.
         "diffusion": {"model__size": "tiny", "train__steps": 560, "train__lr": 2e-3,
                       "train__weight_decay": 0.0},
-        # spec paper2 Sec. 4.7 uses Adam lr 1e-3, batch 128, 30 epochs; on 2 CPU cores 800
-        # steps of 64 at lr 2e-3 (6 epochs) reach the same hole MSE (0.0117 vs 0.0116, forget).
+        # the paper-scale AE recipe (l2l's choice) uses Adam lr 1e-3, batch 128, 30 epochs; on
+        # 2 CPU cores 800 steps of 64 at lr 2e-3 (6 epochs) reach the same hole MSE (0.0117 vs
+        # 0.0116, forget).
         "autoencoder": {"model__size": "cifar10", "train__steps": 800, "train__lr": 2e-3,
                         "train__weight_decay": 0.0, "train__betas": (0.9, 0.999)},
     },

@@ -61,7 +61,7 @@ def tile_layout(height: int, width: int, grid: int) -> tuple[int, np.ndarray]:
 
     Tiles have side ``min(H, W) // grid``; tile (r, c) is a test tile when ``(r + 2c) % grid == 0``,
     which spreads the test tiles over every row and column (a right-hand strip is often
-    background; small-scale.md). Returns (tile side, bool [rows, cols] test flags).
+    background, as l2l's CPU prototype found). Returns (tile side, bool [rows, cols] test flags).
     """
     side = min(height, width) // grid
     rows, cols = height // side, width // side
@@ -137,7 +137,7 @@ def make_photos(cfg: DataConfig, seed: int = 0) -> ImageSet:
 # so small scale uses photos the original never saw: the 20 ImageNet validation photos shipped
 # inside the foolbox 3.3.4 wheel (MIT-licensed package; installed with --no-deps by `make
 # install`, the package itself is never imported). They play COCO's role in the paper: real
-# photos from another distribution, unseen in training (spec paper1 Sec. 7.3).
+# photos from another distribution, unseen in training (the released i2i_mage ``--use_coco``).
 UNSEEN_PHOTOS_DIST = "foolbox"
 UNSEEN_PHOTOS_VERSION = "3.3.4"
 
@@ -209,7 +209,7 @@ class Split:
 
     ``forget``/``retain`` are training images (what unlearning sees); ``*_test`` are held-out
     images used for evaluation; ``proxy`` holds training images of classes outside forget and
-    retain (Li et al.'s proxy retain set, Sec. 7.3), empty when there are none.
+    retain (Li et al.'s proxy retain set, "Ours (Proxy D_R)"), empty when there are none.
     """
 
     forget: torch.Tensor

@@ -208,7 +208,8 @@ def evaluate(model: Any, split: Split, task: str, cfg: RunConfig, *,
 
 
 def gap_to_retrain(table: pd.DataFrame, retrain: pd.DataFrame) -> pd.DataFrame:
-    """How far a model's metrics are from the retrained reference (spec paper2 Sec. 4.9).
+    """How far a model's metrics are from the retrained reference (l2l's reading of Varshney &
+    Torra 2025, abstract: "comparable to a retrained model").
 
     Args:
         table: ``evaluate`` output of one or more models. retrain: ``evaluate`` output of the
@@ -272,7 +273,7 @@ def hole_mse_table(models: dict[str, Any], split: Split, cfg: RunConfig, *,
                    max_images: int = 500) -> pd.DataFrame:
     """Hole MSE (test hole ``eval.hole``) of each model on forget *training* images (what was
     unlearned), forget test and retain test images (``max_images`` each, evenly spaced): the cheap
-    table behind "gap to retrain" (spec paper2 Sec. 4.9)."""
+    table behind "gap to retrain" (``gap_to_retrain``)."""
     mask = make_mask(cfg.eval.hole, cfg.data.image_size)
     subsets = {"forget_train": split.forget, "forget_test": split.forget_test,
                "retain_test": split.retain_test}

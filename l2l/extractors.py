@@ -1,4 +1,4 @@
-"""Feature extractors for FID / KID / IS / per-pair cosine, behind one name (spec paper1 Sec. 8).
+"""Feature extractors for FID / KID / IS / per-pair cosine, behind one name (Li et al., Tables 1-2).
 
 ``get_extractor(name, cfg, ...)`` returns an ``Extractor`` whose ``features(x)`` maps images
 float [N, 3, H, W] in [0, 1] to float64 [N, D]; ``probs(x)`` gives class probabilities [N, K]

@@ -110,7 +110,7 @@ def take_spread(source: Any, n: int) -> torch.Tensor:
 def make_mask(name: str, size: int) -> torch.Tensor:
     """An I2I mask, float [1, 1, size, size], 1 = hole.
 
-    Names (Li et al. Sec. 5.2 at ``size`` px instead of 256):
+    Names (Li et al.'s test masks, released i2i_mage ``testpaint.py``, at ``size`` px instead of 256):
         ``centre_half``     centred box of side size/2 (the paper's 8x8 of 16x16 patches)
         ``centre_quarter``  centred box of side size/4 (4x4 patches)
         ``outpaint_k``      bands of width int(size * k / 32) on all four sides, k = 1..13

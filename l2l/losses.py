@@ -16,8 +16,8 @@ Embedding = torch.Tensor | Sequence[torch.Tensor]
 def embedding_mse(z: Embedding, target: Embedding) -> torch.Tensor:
     """Element-mean squared difference, summed over the maps of a multi-map embedding.
 
-    The released code uses MSE rather than the plain L2 norm drawn in the paper's figure; MSE
-    matches the Gaussian-KL argument (spec paper1 Sec. 3.1, 10.4).
+    The released code (i2i_mage ``engine_unlearn.py``) uses MSE rather than the plain L2 norm
+    drawn in Li et al.'s Fig. 2; MSE matches the Gaussian-KL argument behind their Eq. 10.
     """
     if isinstance(z, torch.Tensor):
         return torch.mean((z - target) ** 2)
@@ -29,8 +29,9 @@ def embedding_mse(z: Embedding, target: Embedding) -> torch.Tensor:
 def noise_like(x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Gaussian image with the batch's scalar mean and std: n = eps * std(x) + mean(x).
 
-    Computed in whatever space ``x`` is in (spec: the model's normalised input space for MAE,
-    [0, 1] for MAGE, which also clamps). Shape and dtype of ``x``.
+    Computed in whatever space ``x`` is in (the model's normalised input space for the MAE,
+    l2l's choice; [0, 1] for MAGE, which also clamps, as i2i_mage ``engine_unlearn.py``). Shape
+    and dtype of ``x``.
     """
     eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return eps * x.std() + x.mean()

@@ -1,11 +1,13 @@
 """Metrics for completed images: FID, IS and per-pair cosine on full images and hole crops.
 
 Li et al. score completions with FID (clean-fid, Inception-V3), IS and a per-pair CLIP image
-cosine, each on the forget and the retain test set (spec paper1 Sec. 8). At small scale the
+cosine, each on the forget and the retain test set (Li et al. 2024, Tables 1-2; released scripts
+``eval.py``, ``eval365.py``, ``clip_embed.py``). At small scale the
 feature network is ``DomainClassifier`` (no download); the Frechet distance itself is always
 clean-fid's ``fid_from_feats`` / ``frechet_distance``. Because 75 % of a centre-inpainted image
 is untouched context, every feature metric is also reported on the hole only: the bounding box
-of the hole cropped and resized back to H x W (small-scale.md).
+of the hole cropped and resized back to H x W (l2l's choice: its CPU prototype found full-image
+metrics insensitive).
 
 Pure functions of images, features and probabilities: the networks that make features live in
 ``l2l.extractors``, the reference fills in ``l2l.evaluation``.
@@ -152,8 +154,8 @@ def inception_score(probs: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, 
 def pair_cosine(feats_a: np.ndarray, feats_b: np.ndarray) -> np.ndarray:
     """Per-pair cosine similarity float64 [N] in [-1, 1] of rows a_i, b_i, both float [N, D].
 
-    The small-scale analog of the paper's CLIP score (image-image cosine per pair, Sec. 8).
-    A zero vector has cosine 0 with everything.
+    The small-scale analog of the paper's CLIP score (image-image cosine per pair; released
+    ``clip_embed.py``). A zero vector has cosine 0 with everything.
     """
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if a.shape != b.shape or a.ndim != 2:
@@ -271,7 +273,7 @@ def _feature_fn(extractor: Any) -> FeatureFn:
 
 def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
                        extractor: Any, *, n_boot: int, seed: int) -> dict[str, float]:
-    """The metric row of one model on one test set (Li et al. Sec. 8, small-scale analog).
+    """The metric row of one model on one test set (Li et al.'s FID / IS / CLIP, small-scale analog).
 
     For region in ("full", "hole") ("hole" = ``hole_crop`` resized to H x W):
     ``fid_{region}`` (outputs' vs targets' features), ``kid_{region}`` (clean-fid's KID on

@@ -1,6 +1,6 @@
 """Li et al.'s official data lists (``l2l/official_lists/``, source and commit in its README).
 
-Paper-scale splits come from these lists, never from directory order (spec paper1 Sec. 7):
+Paper-scale splits come from these lists, never from directory order (the released code's lists):
 
 * ImageNet-1K (VQ-GAN, MAE): the 200 classes of ``imagenet_img_r_folder_dict.yaml`` in id order,
   forget = ids 0-99, retain = ids 100-199; test images = ``imagenet_test_full_test.csv`` (50

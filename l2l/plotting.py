@@ -92,8 +92,9 @@ def method_grid(panels: dict[str, np.ndarray], col_names: list[str], *,
     return image_grid(np.concatenate(rows), row_labels=labels, col_labels=titles, cell=cell)
 
 
-# Li et al.'s T-SNE markers and colours (spec paper1 Sec. 8): squares for model outputs, x for
-# ground truth; red / blue = unlearned forget / retain, green / orange = ground truth.
+# Li et al.'s T-SNE markers and colours (Fig. 4; released tsne.py / tsne_visual.py): squares for
+# model outputs, x for ground truth; red / blue = unlearned forget / retain, green / orange =
+# ground truth.
 TSNE_STYLE = {"unlearned, forget": ("s", "tab:red"), "unlearned, retain": ("s", "tab:blue"),
               "ground truth, forget": ("x", "tab:green"), "ground truth, retain": ("x", "#ED7D31")}
 

@@ -1,4 +1,4 @@
-"""Data poisoning for the backdoor audit (spec paper2 Sec. 4.8; l2l's choices).
+"""Data poisoning for the backdoor audit (l2l's choices; Varshney & Torra give no details).
 
 A poisoned training image is ``x`` with a checkerboard **trigger** in the bottom-right corner
 (3 px at 32 px, scaled with the image side: 16 px at 256 px; outside every centre hole) and the

@@ -1,9 +1,10 @@
 """Privacy and forgetting audits: membership inference, OOD AUROC, backdoor success, t-SNE.
 
-Varshney & Torra's metrics (spec paper2 Sec. 4.8-4.9) and Li et al.'s t-SNE panel (spec paper1
-Sec. 8): a loss-threshold membership-inference attack (forget-train vs unseen test images), an
-AUROC of a reconstruction-error detector separating forget-class from retain-class test images,
-the backdoor success rate (BSR) of triggered test inputs, and a 2-D t-SNE of embeddings. The
+Varshney & Torra's audit and metrics (l2l's choices; the paper's abstract gives no details) and
+Li et al.'s t-SNE panel (Li et al. 2024, Fig. 4): a loss-threshold membership-inference attack
+(forget-train vs unseen test images), an AUROC of a reconstruction-error detector separating
+forget-class from retain-class test images, the backdoor success rate (BSR) of triggered test
+inputs, and a 2-D t-SNE of embeddings. The
 loss everywhere is the per-image hole MSE of the model's completion under the test hole
 (``cfg.eval.hole``), the same quantity as ``l2l.metrics.hole_mse``.
 """
@@ -42,8 +43,8 @@ def mia_auc(member_losses: np.ndarray, nonmember_losses: np.ndarray) -> float:
 
     The attacker predicts "member" when the loss is below a threshold; the AUC over all
     thresholds is P(loss of a member < loss of a non-member) (ties count half). 0.5 = the
-    attacker cannot tell (the target after unlearning: the retrained model's AUC, spec paper2
-    Sec. 4.9); 1 = every member has a lower loss than every non-member.
+    attacker cannot tell (the target after unlearning: the retrained model's AUC, l2l's choice);
+    1 = every member has a lower loss than every non-member.
 
     Args:
         member_losses: float [N] (e.g. forget-train images). nonmember_losses: float [M]
@@ -59,7 +60,7 @@ def ood_auroc(scores_in: np.ndarray, scores_out: np.ndarray) -> float:
     """AUROC of a score-threshold OOD detector: higher score = out-of-distribution.
 
     For Varshney & Torra's OOD score, ``scores_out`` are reconstruction errors of forget-class
-    test images and ``scores_in`` those of retain-class test images (spec paper2 Sec. 4.9); the
+    test images and ``scores_in`` those of retain-class test images (l2l's choice); the
     "realistic" target of unlearning is the retrained model's AUROC, not 1.
 
     Args:
@@ -94,7 +95,7 @@ def per_sample_loss(model: Any, images: Any, cfg: RunConfig, *,
 @torch.no_grad()
 def backdoor_success_rate(model: Any, clean_test_images: Any, cfg: RunConfig, *,
                           hole: str | None = None) -> float:
-    """Backdoor success rate (BSR, spec paper2 Sec. 4.8): the fraction of held-out images whose
+    """Backdoor success rate (BSR, l2l's audit metric): the fraction of held-out images whose
     completion, with the trigger added and the test hole masked, is closer (hole MSE) to the
     target colour than to the true hole content (``l2l.poison.backdoor_success``).
 
@@ -116,7 +117,7 @@ def backdoor_success_rate(model: Any, clean_test_images: Any, cfg: RunConfig, *,
 def tsne_embed(features: np.ndarray, perplexity: float = 20.0, seed: int = 0, *,
                learning_rate: float = 125.0, early_exaggeration: float = 4.0,
                max_iter: int = 1000) -> np.ndarray:
-    """2-D t-SNE of embeddings (Li et al.'s T-SNE figure, spec paper1 Sec. 8), scikit-learn.
+    """2-D t-SNE of embeddings (Li et al. 2024, Fig. 4: their T-SNE figure), scikit-learn.
 
     Defaults follow the released script (van der Maaten's reference ``tsne.py``): perplexity 20,
     1000 iterations, early exaggeration 4, random initialisation (no PCA), and its step size
@@ -163,7 +164,8 @@ def gaussian_epsilon(sigma: float, sensitivity: float, delta: float = 1e-5) -> d
     That theorem holds for epsilon < 1 only; ``valid`` says whether it does. With Delta the
     *measured* distance between unlearned and retrained weights this is an empirical reading,
     not a guarantee (the true sensitivity is a sup over data sets), and never the paper's
-    (epsilon, delta): Varshney & Torra's constants are not known (spec paper2 Sec. 2.3).
+    (epsilon, delta): Varshney & Torra 2025 state the guarantee in their abstract; its constants
+    are not published.
 
     Returns:
         {"epsilon", "delta", "sigma", "sensitivity", "valid"}; epsilon = inf for sigma = 0.

@@ -1,7 +1,8 @@
 """Li et al.'s released metric protocol at paper scale, where it differs from l2l's default.
 
-Their evaluation (``fid_is_eval*.py`` and ``clip_cosine.py`` of the released code, Li et al.
-Sec. 5 / App. A) scores FID with clean-fid's Inception (``l2l.extractors`` "inception"), but:
+Their evaluation (the released ``eval.py`` / ``eval365.py`` and ``clip_embed.py``, which write
+``fid_is_eval*.csv`` and ``clip_cosine_*.csv``) scores FID with clean-fid's Inception
+(``l2l.extractors`` "inception"), but:
 
 * **IS** comes from another network, chosen per data set by ``eval.is_network``:
   - ``inception_tv_released`` (ImageNet, as released): torchvision's Inception-V3

@@ -1,9 +1,9 @@
-"""Estimators for Li et al.'s theory as small pure functions (spec paper1 Sec. 10; NumPy, PyTorch).
+"""Estimators for Li et al.'s theory as small pure functions (NumPy, PyTorch).
 
-The method's argument: maximising a divergence on the forget set is unbounded (Sec. 10.2); the
-mutual information between forget inputs and outputs is removed by matching the outputs of noise
-(Sec. 10.3); by the data-processing inequality and the KL of two Gaussians with a shared
-covariance, an L2 loss on encoder embeddings bounds the output KL (Sec. 10.4). Notebook
+The method's argument behind Li et al.'s Eq. 10, as l2l reconstructs it: maximising a divergence
+on the forget set is unbounded; the mutual information between forget inputs and outputs is
+removed by matching the outputs of noise; by the data-processing inequality and the KL of two
+Gaussians with a shared covariance, an L2 loss on encoder embeddings bounds the output KL. Notebook
 ``34_p1_theory`` checks each step numerically with these functions:
 
 * ``gaussian_kl`` / ``mc_gaussian_kl``: KL(N(mu0, S) || N(mu1, S)) in closed form and by
@@ -68,7 +68,7 @@ def mc_gaussian_kl(mu0, mu1, cov, *, n: int = 100_000, seed: int = 0) -> float:
 def kl_eigen_bounds(mu0, mu1, cov) -> tuple[float, float]:
     """(||dmu||^2 / (2 l_max), ||dmu||^2 / (2 l_min)) with l the eigenvalues of ``cov`` [d, d]:
     the range in which the Gaussian KL lies when plain L2 stands in for the Mahalanobis form
-    (spec paper1 Sec. 10.6)."""
+    (l2l's derivation, not a claim of the paper)."""
     d = torch.as_tensor(np.asarray(mu0), dtype=torch.float64) - torch.as_tensor(
         np.asarray(mu1), dtype=torch.float64)
     eig = torch.linalg.eigvalsh(torch.as_tensor(np.asarray(cov), dtype=torch.float64))

@@ -89,13 +89,13 @@ def test_mask_geometry():
     assert quarter[0, 0, 12:20, 12:20].all()
     out4 = make_mask("outpaint_4", 32)  # band of 4 px on every side
     assert out4[0, 0, 4:28, 4:28].sum() == 0 and out4.sum() == 32 * 32 - 24 * 24
-    assert make_mask("outpaint_4", 256).sum() == 256 * 256 - 192 * 192  # 8k px at 256 (spec)
+    assert make_mask("outpaint_4", 256).sum() == 256 * 256 - 192 * 192  # 8k px at 256 (testpaint.py)
 
 
 @pytest.mark.parametrize("size", [32, 256])
 def test_outpainting_band_width_for_every_k(size):
     for k in range(1, 14):
-        band = int(size * k / 32)  # k px at 32 px, 8k px at 256 px (spec paper1 Sec. 5.2)
+        band = int(size * k / 32)  # k px at 32 px, 8k px at 256 px (i2i_mage testpaint.py)
         m = make_mask(f"outpaint_{k}", size)[0, 0]
         inner = size - 2 * band
         assert m.sum() == size * size - inner * inner, k

@@ -221,7 +221,7 @@ def test_places2_encoder_features_match_spec() -> None:
         feats = model.encode(x, m, gamma=g, noise=e, cond_noise=e)
     expected = [(64, 256)] * 3 + [(64, 128), (128, 128), (128, 128), (128, 64), (256, 64),
                                   (256, 64), (256, 32), (512, 32), (512, 32), (512, 32)]
-    assert [(f.shape[1], f.shape[2]) for f in feats] == expected  # spec paper1 Sec. 2.2
+    assert [(f.shape[1], f.shape[2]) for f in feats] == expected  # released Palette fork, return_feat
     assert len(model.denoise_fn.input_blocks) == 12
 
 

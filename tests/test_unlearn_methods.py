@@ -96,8 +96,8 @@ def test_encoder_only_methods_keep_the_decoder_bit_identical(family, method, ori
                                     "max_loss"])
 def test_forget_term_acts_on_forget_samples_only(family, method, originals, images):
     """The released MAGE Retain Label / Random Encoder weight the forget term with (1 + l), so
-    it acts on retain samples (spec paper1 Sec. 4.3.1). Here the student's forget term must
-    have a gradient w.r.t. the forget inputs and none w.r.t. the retain inputs."""
+    it acts on retain samples (i2i_mage ``engine_baseline.compute_loss``). Here the student's
+    forget term must have a gradient w.r.t. the forget inputs and none w.r.t. the retain inputs."""
     model = originals[family]
     cfg = _cfg(family)
     ops, x, step = _fixed_step(family, model, images, cfg)

@@ -22,7 +22,7 @@ from l2l.unlearn import unlearn
 
 AUDIT_FAMILIES = ("mae", "autoencoder")  # the small families with an original-vs-retrain gap
 AUDIT_METHODS = ("li2024", "varshney2025")
-# spec paper2 Sec. 4.8: K = 200
+# K clean fine-tuning steps of the regeneration check (K = 200: l2l's choice)
 REGENERATION_STEPS = {"smoke": 4, "small": 200, "paper": 200, "paper-dry": 4}
 TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50, "paper-dry": 8}  # per group (Li et al.: 50)
 # images per subset of the Inception-vs-domain check; smoke skips it (one 2048-d sqrtm takes
@@ -73,8 +73,9 @@ def privacy_rows(models: dict[str, torch.nn.Module], split: Split, cfg: RunConfi
 def backdoor_rows(cfg: RunConfig, *, force: bool = False, max_images: int = 500,
                   models: dict[str, torch.nn.Module] | None = None
                   ) -> tuple[pd.DataFrame, dict[str, torch.nn.Module]]:
-    """The backdoor audit (spec paper2 Sec. 4.8) on a sample-level split whose forget images
-    are poisoned (``data.poison``): BSR on triggered held-out images for the poisoned original,
+    """The backdoor audit (l2l's design; Varshney & Torra 2025's abstract names a data-poisoning
+    audit, no details) on a sample-level split whose forget images are poisoned
+    (``data.poison``): BSR on triggered held-out images for the poisoned original,
     the clean retrain, each unlearned model, and again after ``REGENERATION_STEPS`` of plain
     fine-tuning on clean retain data (does the backdoor come back?), next to clean retain hole
     MSE and the membership-inference AUC of the poisoned images. ``models``: the poisoned

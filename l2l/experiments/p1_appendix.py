@@ -1,7 +1,8 @@
 """Li et al.'s appendix experiments (notebooks 30-33), read from the shared run store.
 
-The released code has knobs the main text only mentions, and reviewers asked for other crop
-sizes (spec paper1 Sec. 5.2, 7.3, 9 "Appendix D"). Every model below is a run of the store
+The released code has knobs the main text only mentions (outpainting in i2i_mage ``testpaint.py``,
+``--noise_type``, the proxy options; which of them the paper's appendix reports is not
+confirmed), and reviewers asked for other crop sizes. Every model below is a run of the store
 (``store.unlearned``): the Table 1 runs are reused, only the new variants are trained.
 
 * ``outpainting_table``: bands of k/16 of the side (``outpaint_k``, k = 1..13) on every side,

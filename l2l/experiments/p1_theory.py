@@ -1,4 +1,4 @@
-"""Li et al.'s theory as numerical demonstrations (notebook 34; spec paper1 Sec. 10.7 a-e).
+"""Li et al.'s theory as numerical demonstrations (notebook 34; demos a-e are l2l's design).
 
 Each function returns a tidy table; ``theory_claims`` turns them into claims T-a ... T-e with
 the tolerances stated there. Everything is seeded and runs in seconds on a CPU, except (e),
@@ -298,7 +298,7 @@ def _embedding_rows(runs: dict[str, Any], cfg: RunConfig, n: int) -> pd.DataFram
     ref = _flat(ops.embed(teacher, xr, sr))  # the original's retain embeddings
     noise = torch.stack([_flat(ops.embed_noise(teacher, xf, ops.draw(teacher, xf, gen)))
                          for _ in range(8)])
-    z_noise = noise.mean((0, 1))  # the mean noise embedding (spec Sec. 10.6)
+    z_noise = noise.mean((0, 1))  # the mean noise embedding (l2l's derivation)
     rows = []
     for name, run in runs.items():
         zf = _flat(ops.embed(run.model, xf, sf))

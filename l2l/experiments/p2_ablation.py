@@ -1,7 +1,8 @@
 """Varshney & Torra's (epsilon, delta) study and the lambda / budget ablation (l2l's, not the paper's).
 
 **(epsilon, delta).** The paper states an (epsilon, delta)-unlearning guarantee for
-gradient-ascent updates; its mechanism and constants are not known (spec paper2 Sec. 2.3, 4.5).
+gradient-ascent updates (Varshney & Torra 2025, abstract); its mechanism and constants are not
+known.
 Here the optional Gaussian perturbation ``unlearn.dp_sigma`` is swept over ``DP_SIGMAS``: the
 ``varshney2025`` AutoEncoder (shared class split, seed 0) gets N(0, sigma^2) on every parameter
 (exactly what the method does with ``dp_sigma`` set: same generator, ``perturb``), and for each

@@ -2,7 +2,8 @@
 
 The AutoEncoder is trained on a set whose sample-level forget images carry the backdoor
 (``l2l.poison``: corner trigger -> magenta hole); every method then unlearns those images
-(spec paper2 Sec. 2.5, 4.8). Per training seed (``AUDIT_SEEDS``; data fixed) and method:
+(Varshney & Torra 2025's abstract: a data-poisoning audit under sample unlearning; trigger,
+target and BSR are l2l's choices). Per training seed (``AUDIT_SEEDS``; data fixed) and method:
 
 * ``bsr``: backdoor success rate on triggered held-out images right after the method. For
   ``varshney2025-stage1`` that is "after stage 1", for ``varshney2025`` "after stage 2";

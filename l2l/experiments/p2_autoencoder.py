@@ -1,10 +1,11 @@
 """Varshney & Torra's AutoEncoder study: every method against the retrained model.
 
 The paper compares a simple AutoEncoder on CIFAR-10 with baselines and finds it "comparable to a
-retrained model" (spec paper2 Sec. 2.6, 4.7, 4.9). Here: the conv AE of ``l2l.models`` on the
-photo set (small) or CIFAR-10 under ``DATA_ROOT`` (paper), centre-half hole, three splits
+retrained model" (Varshney & Torra 2025, v1 abstract; architecture, splits and metrics here are
+l2l's choices). Here: the conv AE of ``l2l.models`` on the photo set (small) or CIFAR-10 under
+``DATA_ROOT`` (paper), centre-half hole, three splits
 
-* ``class_1``: one forget class (class 0, the spec's airplane), retain = the other nine;
+* ``class_1``: one forget class (class 0, CIFAR-10's airplane), retain = the other nine;
 * ``class_5``: the shared 5 / 5 class split of Li et al.'s tables;
 * ``sample_10``: a seeded random 10 % of the training images (sample-level),
 

@@ -2,7 +2,8 @@
 
 The rows and scores come from the run store (``p1_tables.main_table``): no model is trained or
 scored twice. The paper argues that "better" on forget means "closer to a retrained model", not
-"maximal FID" (spec paper2 Sec. 3, open choice 18), so every family's methods are ranked
+"maximal FID" (l2l's reading of Varshney & Torra 2025's abstract; their ranking rule is not
+known), so every family's methods are ranked
 
 * ``li_rank``: by Li et al.'s directions, forget hole FID up (relative to the original) and
   retain hole FID kept: the mean of the two ranks (forget FID descending, retain FID ascending),

@@ -201,10 +201,10 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
 def retain_set(split: Split, cfg: RunConfig) -> Any:
     """The retain data unlearning sees: the real retain images (``unlearn.retain_fraction`` of
     them, evenly spaced over the set), or with ``retain_source = "proxy"`` Li et al.'s proxy set
-    (spec paper1 Sec. 7.3) named by ``unlearn.proxy``: the training images of classes outside
-    forget and retain (``other_classes``), or as many crops of never-seen photos as there are
-    forget images (``unseen_photos``, ratio r = 1), or the first as many COCO images under
-    ``<data_root>/coco/`` (``coco``, paper scale)."""
+    ("Ours (Proxy D_R)"; README "Proxy retain set") named by ``unlearn.proxy``: the training
+    images of classes outside forget and retain (``other_classes``), or as many crops of
+    never-seen photos as there are forget images (``unseen_photos``, ratio r = 1), or the first
+    as many COCO images under ``<data_root>/coco/`` (``coco``, paper scale)."""
     if cfg.unlearn.retain_source == "real":
         n = len(split.retain)
         if cfg.unlearn.retain_fraction == 1:
@@ -223,7 +223,7 @@ def retain_set(split: Split, cfg: RunConfig) -> Any:
 def varshney_calibrated(cfg: RunConfig, original: torch.nn.Module, retrain: torch.nn.Module,
                         forget: Any) -> RunConfig:
     """``cfg`` for ``varshney2025`` with the retrain-calibrated threshold lambda =
-    d(original, retrain) on the forget probe (spec paper2 Sec. 4.3); a zero distance is raised
+    d(original, retrain) on the forget probe (l2l's choice); a zero distance is raised
     to 1e-8 (``lam = 0`` would select kappa * e0 instead)."""
     lam = Probe(original, forget, cfg).distance(retrain)
     method = cfg.unlearn.method if cfg.unlearn.method in VARSHNEY else "varshney2025"

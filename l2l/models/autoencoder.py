@@ -1,4 +1,4 @@
-"""Convolutional AutoEncoder of the Varshney & Torra CIFAR-10 study (spec paper2 Sec. 4.7).
+"""Convolutional AutoEncoder of the Varshney & Torra CIFAR-10 study (l2l's design).
 
 Encoder 3 -> 32 -> 64 -> 128 channels with 4x4 stride-2 convolutions (32 -> 16 -> 8 -> 4 px),
 bottleneck 128 x 4 x 4, mirrored transposed-convolution decoder, sigmoid output in [0, 1].
@@ -31,7 +31,7 @@ class AESpec:
 
 SIZES = {
     "smoke": AESpec(widths=(8, 8, 16)),
-    "cifar10": AESpec(),  # the spec's architecture; also the small-scale size on the photo set
+    "cifar10": AESpec(),  # l2l's CIFAR-10 architecture; also the small-scale size on the photo set
 }
 
 

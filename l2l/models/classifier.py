@@ -2,8 +2,8 @@
 
 Inception-V3 (FID/IS) and CLIP ViT-H-14 (per-pair cosine) need downloads and 299/224 px inputs,
 so at small scale every feature metric uses this classifier trained on the 32x32 photo set
-(spec paper1 Sec. 8; small-scale.md). ``features`` plays the role of Inception's 2048-d pool
-features, ``forward`` the role of its class logits for IS.
+(l2l's offline substitute, as in its CPU prototype). ``features`` plays the role of Inception's
+2048-d pool features, ``forward`` the role of its class logits for IS.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Value ranges: public methods take images x float [B, 3, H, W] in [0, 1] and pixel masks float
 [B or 1, 1, H, W] in {0, 1} (1 = hole); inside, images live in [-1, 1] (``l2l.data.to_pm1``).
 The U-Net (``l2l.models.unet``) sees 6 channels, [y_cond, noisy image], and is conditioned on the
-continuous noise level gamma in [0, 1] (spec paper1 Sec. 2.2, 3.3):
+continuous noise level gamma in [0, 1] (Li et al.'s released fork,
+jpmorganchase/i2i_Palette-Image-to-Image-Diffusion-Models, ``models/network.py``):
 
     y_cond = y0 * (1 - m) + m * eps_c                 eps_c ~ N(0, I)  (condition image)
     y_t    = sqrt(gamma) * y0 + sqrt(1 - gamma) * eps  eps ~ N(0, I)   (forward process)
@@ -20,7 +21,7 @@ to y0 after every step. ``sample_steps`` < T *respaces* the test schedule: the s
 beta_k = 1 - gamma_bar_k / gamma_bar_{k-1}), so the paper preset (sample_steps = T = 2000) is the
 released protocol and small sizes run the same curve in a few dozen steps.
 
-Encoder / decoder (spec Sec. 2.2): E = ``cond_embed`` + ``input_blocks`` + ``middle_block``,
+Encoder / decoder (as in the released fork): E = ``cond_embed`` + ``input_blocks`` + ``middle_block``,
 D = ``output_blocks`` + ``out``. **Shared parameter:** the noise-level embedding ``cond_embed``
 belongs to E but its output also conditions every decoder ResBlock, so training E (as the
 released code does) changes D's effective behaviour slightly too.
@@ -105,7 +106,7 @@ def unet_input(y0: Tensor, mask: Tensor, y_cond: Tensor, gamma: Tensor, noise: T
 
     y~_t = q_sample(y0, gamma, noise), except for samples with ``forget_noise`` (bool, or bool
     [B] per sample) where y~_t = noise: Li et al.'s label-dependent input for forget samples
-    (spec Sec. 3.3): only the noisy-image channels inside the hole change.
+    (released fork, ``models/network.py``): only the noisy-image channels inside the hole change.
     """
     y_t = q_sample(y0, gamma, noise)
     if isinstance(forget_noise, Tensor):
@@ -243,7 +244,7 @@ class PaletteSpec:
     prediction: str = "eps"
     # the released unlearning configs' U-Net dropout, (real retain, proxy retain): 0.0 in
     # ``unlearn_inpainting_places2.json``, 0.2 in the proxy config, whose teacher also runs in
-    # train mode (spec paper1 Sec. 3.3; ``l2l.unlearn.ops.DiffusionOps.prepare``). None: the
+    # train mode (the released fork; ``l2l.unlearn.ops.DiffusionOps.prepare``). None: the
     # architecture's own dropout throughout (the small-scale U-Nets have none).
     unlearn_dropout: tuple[float, float] | None = None
 
@@ -274,7 +275,7 @@ SIZES: dict[str, PaletteSpec] = {
     "tiny": PaletteSpec(UNetSpec(32, inner_channel=8, channel_mults=(1, 2, 2), res_blocks=1,
                                  attn_res=(), num_head_channels=16, dropout=0.0),
                         sample_steps=10, min_gamma=1e-4, temperature=0.5, prediction="v"),
-    # Palette Places2 inpainting (config inpainting_places2*.json, spec Sec. 2.2, 5.4)
+    # Palette Places2 inpainting (the released fork's config inpainting_places2*.json)
     "places2": PaletteSpec(UNetSpec(256), sample_steps=2000, unlearn_dropout=(0.0, 0.2)),
 }
 
@@ -338,7 +339,7 @@ class Palette(nn.Module):
         gamma [B], noise eps and condition noise eps_c [B, 3, H, W] that are None are drawn from
         ``generator`` (in that order, as ``draw_noise``); pass the same tensors to student and
         teacher. ``forget_noise`` (bool or bool [B]) replaces the noisy image inside the hole by
-        pure eps (spec Sec. 3.3).
+        pure eps (Li et al.'s forget input in the released fork).
 
         Returns:
             ``denoise_fn.num_features`` maps (13 at paper size): every input block's output and

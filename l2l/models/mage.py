@@ -14,9 +14,10 @@ Ids. Vocabulary = codebook + class slots + 1: code ids [0, K), a "fake class" id
 base) prepended to every sequence, and [MASK] = vocab - 1 (2024 at base). Sequences are
 [B, 1 + L] with L = h * w tokens in row-major order.
 
-Shared parameter (spec paper1 Sec. 2.1). As in the released code, the MLM head multiplies by the
-*detached* encoder word-embedding matrix: training the encoder's ``token_emb`` also moves the
-decoder's output projection, although no gradient flows into it through the decoder.
+Shared parameter (jpmorganchase/i2i_mage, ``models_mage.py``). As in the released code, the MLM
+head multiplies by the *detached* encoder word-embedding matrix: training the encoder's
+``token_emb`` also moves the decoder's output projection, although no gradient flows into it
+through the decoder.
 
 Deviations. The ViT blocks are ``l2l.models.vit.Block`` (same keys), which has no internal dropout,
 as in the authors' i2i fork (block dropout 0.0; the upstream MAGE uses 0.1 on attention and MLP);
@@ -57,7 +58,8 @@ OFFICIAL_UNUSED = ("token_emb.position_ids", "patch_embed.proj.weight", "patch_e
 
 
 class TokenMask(NamedTuple):
-    """Train-time T (spec paper1 Sec. 5.3): bool [B, L] ``drop`` and ``masked`` (True = applied)."""
+    """Train-time T (MAGE's masking, i2i_mage ``models_mage.py``): bool [B, L] ``drop`` and
+    ``masked`` (True = applied)."""
 
     drop: Tensor
     masked: Tensor
@@ -303,7 +305,7 @@ class MAGE(nn.Module):
                     device: torch.device | str | None = None) -> TokenMask:
         """MAGE's train-time T: one rate r ~ N(mu, std) truncated to [min, max] per batch; per
         sample a random order whose first ceil(L * min) positions are dropped and first
-        ceil(L * r) masked (spec paper1 Sec. 5.3)."""
+        ceil(L * r) masked (as the released i2i_mage ``models_mage.py``)."""
         s, n = self.spec, self.spec.num_tokens
         device = torch.device(device) if device is not None else self.norm.weight.device
         a, b = ((v - s.mask_ratio_mu) / s.mask_ratio_std for v in (s.mask_ratio_min, s.mask_ratio_max))
@@ -409,7 +411,7 @@ class MAGE(nn.Module):
 
     @torch.no_grad()
     def complete_tokens(self, x: Tensor, mask: Tensor, *, generator: OptGenerator = None) -> Tensor:
-        """MaskGIT iterative decoding of the masked tokens (spec paper1 Sec. 5.4).
+        """MaskGIT iterative decoding of the masked tokens (as the released i2i_mage ``testpaint.py``).
 
         Step t = 1..T (T = ``decode_steps``): predict every [MASK] token (argmax if
         ``sample_temperature`` is 0, else a sample at that temperature), then re-mask the

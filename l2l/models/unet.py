@@ -11,7 +11,7 @@ Conventions: feature maps are float [B, C, H, W]; the network is conditioned on 
 noise level gamma in [0, 1] (the cumulative product of 1 - beta), not on a step index.
 ``attn_res`` holds *down-sampling factors* (1, 2, 4, ...) at which attention is used, as in the
 official code: with ``attn_res=(16,)`` and four levels (factors 1, 2, 4, 8) the only attention
-layer is the one in the middle block (spec paper1 Sec. 2.2).
+layer is the one in the middle block (the released Palette fork's Places2 configuration).
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class UNet(nn.Module):
         Returns:
             ``num_features`` maps: the output of every input block (the skip features, in order)
             and, last, the middle-block output. Paper preset at 256 px: 13 maps, 64@256^2 ...
-            512@32^2 (spec paper1 Sec. 2.2).
+            512@32^2 (as the released Palette fork's ``return_feat=True``).
         """
         feats = []
         h = x

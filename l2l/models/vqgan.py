@@ -15,10 +15,11 @@ Architecture details kept from that code, because the official weights depend on
       nearest neighbour + 3x3 conv; no attention layers;
     * images go in as float [B, 3, H, W] in [0, 1] (no normalisation) and come out in about [0, 1].
 
-Small-scale decisions (Li et al. spec paper1 Sec. 2.1 uses the released tokenizer, which is not
-retrained): the tokenizer is trained with an L2 reconstruction loss plus the VQ codebook and
-commitment terms (beta 0.25), no GAN or perceptual loss (they need a discriminator / a pretrained
-network and many more steps than a CPU budget allows). Codebook collapse is avoided with a k-means
+Small-scale decisions (Li et al. use the released tokenizer ``vqgan_jax_strongaug.ckpt``, linked
+from the jpmorganchase/i2i_mage README, and never retrain it): the tokenizer is trained with an L2
+reconstruction loss plus the VQ codebook and commitment terms (beta 0.25), no GAN or perceptual
+loss (they need a discriminator / a pretrained network and many more steps than a CPU budget
+allows). Codebook collapse is avoided with a k-means
 initialisation from the first batch's encoder outputs and dead-code restarts (codes unused for a
 window of steps are moved onto random encoder outputs of the current batch).
 """

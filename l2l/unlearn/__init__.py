@@ -1,6 +1,7 @@
 """Unlearning methods behind one call: ``unlearn(original, method, forget=, retain=, cfg=)``.
 
-Methods (spec paper1 Sec. 2-4, paper2 Sec. 4):
+Methods (Li et al. 2024: Eq. 10 and the four baselines of their Tables 1-2; Varshney & Torra
+2025 as l2l re-implements it):
 
 =================  ==========================================================================
 ``li2024``         Li et al. Eq. 10: encoder only; forget embedding -> original encoder's

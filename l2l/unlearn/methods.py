@@ -3,9 +3,10 @@
 Each method is ``fn(original, forget, retain, cfg, progress) -> (model, history rows)``; the
 family-specific meaning of "noise input", "output" and "task loss" comes from
 ``l2l.unlearn.ops``. Every step sees ``unlearn.batch_size`` retain and as many forget images
-(balanced halves, spec paper1 Sec. 3.5) under one draw of T; each term uses its own subset
-only (the released MAGE baselines apply the forget term to retain samples, spec Sec. 4.3.1:
-not copied; ``tests/test_unlearn_methods.py`` proves it).
+(balanced halves: l2l's choice, the released code draws a random 1:1 mix) under one draw of T;
+each term uses its own subset only (the released MAGE baselines, i2i_mage
+``engine_baseline.compute_loss``, apply the forget term to retain samples: not copied;
+``tests/test_unlearn_methods.py`` proves it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """What each family means by the pieces the unlearning methods are built from.
 
 The methods (``l2l.unlearn.methods``) are written once, against ``FamilyOps``; the papers'
-per-family differences live here and nowhere else (spec paper1 Sec. 3.4, 4.2; paper2 Sec. 4.6):
+per-family differences live here and nowhere else (Li et al.'s released code: i2i_mage
+``engine_unlearn.py`` and ``main_baseline.py``, the Palette fork's ``unlearn.py``; the MAE, the
+AutoEncoder and Varshney & Torra's task losses are l2l's choices):
 
 ==============  =============================  ==============================  ===================
 family          train-time T (``draw``)        noise input (Li et al.)         raw output
@@ -37,10 +39,10 @@ Step = dict[str, Any]
 def noise_image(model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator,
                 kind: str = "normal") -> torch.Tensor:
     """The forget target's input, float like ``x`` (``unlearn.noise_type``, the released
-    ``--noise_type``, spec paper1 Sec. 3.2):
+    ``--noise_type`` of i2i_mage):
 
     * ``"normal"``: a Gaussian image with the batch's scalar mean and std. MAE: drawn in the
-      model's normalised input space and mapped back to [0, 1] without clamping (spec Sec. 2.3);
+      model's normalised input space and mapped back to [0, 1] without clamping (l2l's choice);
       families without ``normalize`` draw in [0, 1] and clamp (as MAGE does);
     * ``"uniform"``: U[0, 1) per pixel; ``"constant"``: the batch's mean value everywhere.
     """
@@ -206,7 +208,8 @@ class DiffusionOps(FamilyOps):
     def task_loss(self, model: torch.nn.Module, x: torch.Tensor, step: Step, *,
                   noisy: bool = False) -> torch.Tensor:
         """MSE(m * target, m * out); ``noisy``: the forget sample's noisy image inside the hole
-        is pure eps and eps is the target (Palette's ``--learn_noise``, spec Sec. 4.2)."""
+        is pure eps and eps is the target (the released Palette fork's
+        ``unlearn.py --learn_noise``)."""
         m, noise = step["mask"], step["noise"]
         target = noise
         if getattr(model.spec, "prediction", "eps") == "v":

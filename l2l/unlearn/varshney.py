@@ -1,7 +1,7 @@
 """Varshney & Torra (2025): decoupling by gradient ascent, then knowledge retention.
 
 No code was released; this is a re-implementation from the abstract-level description with
-every open choice an ``UnlearnConfig`` field (spec paper2 Sec. 4-5; defaults are l2l's):
+every open choice an ``UnlearnConfig`` field (README "Unlearning methods"; defaults are l2l's):
 
 * **Stage 1 (decoupling).** Plain SGD *ascent* on the family's task loss on forget batches
   (``ga_batch_size``), step ``ga_lr``, global-norm clip ``ga_clip``, updating ``ga_params``
@@ -174,7 +174,7 @@ def _probe_task_loss(ops: FamilyOps, model: torch.nn.Module, x: torch.Tensor) ->
 
 def _hinged(ops: FamilyOps, student: torch.nn.Module, forget: Any, retain: Any, u: Any,
             floor: float, gen: torch.Generator, device: str):
-    """Stage 2 with the keep-OOD option (spec paper2 open choice 9, in loss form): retain task
+    """Stage 2 with the keep-OOD option (l2l's option, in loss form): retain task
     loss + ``ft_hinge`` * max(0, floor - task loss on a forget batch), where floor is the
     forget probe's task loss when stage 1 stopped."""
     def step_loss(call, _):
@@ -193,7 +193,7 @@ def _hinged(ops: FamilyOps, student: torch.nn.Module, forget: Any, retain: Any, 
 
 
 def _sgd(params, lr):
-    return torch.optim.SGD(params, lr=lr)  # plain ascent (open choice 3)
+    return torch.optim.SGD(params, lr=lr)  # plain ascent (l2l's choice)
 
 
 def _adam(params, lr):
