@@ -30,8 +30,8 @@ import torch.nn.functional as F
 
 from l2l.config import NOISE_TYPES, RunConfig, replace
 from l2l.data import make_mask
-from l2l.experiments.p1_tables import (P1_FAMILIES, TABLE_METHODS, _finish, cell_rows, score,
-                                       table_provenance)
+from l2l.experiments.p1_tables import (P1_FAMILIES, TABLE_METHODS, _finish, available, cell_rows,
+                                       not_available_rows, score, table_provenance)
 from l2l.experiments.store import feature_extractor, run_config, unlearned
 
 OUTPAINT_KS = tuple(range(1, 14))
@@ -63,14 +63,19 @@ def sweep(cfg: RunConfig, *, families: tuple[str, ...], methods: tuple[str, ...]
     limit = SWEEP_IMAGES[cfg.scale]
     parts, skipped = [], set()
     for family in families:
+        template: dict[int, pd.DataFrame] = {}
         for method in methods:
+            if not available(cfg, family, method):  # the rows of the last method, no values
+                parts += [not_available_rows(t, method) for t in template.values()]
+                continue
             run = unlearned(cfg, family, method)
             for k, task in tasks.items():
                 if not sees_something(run.model, task, cfg.data.image_size):
                     skipped.add(f"{family} k={k}")
                     continue
-                parts.append(score(run, task, ext, limit=limit).assign(
-                    family=family, method=method, k=k, task=task))
+                template[k] = score(run, task, ext, limit=limit).assign(
+                    family=family, method=method, k=k, task=task, seed_offset=0)
+                parts.append(template[k])
     table = _finish(pd.concat(parts, ignore_index=True))[SWEEP_COLUMNS]
     prov = table_provenance(cfg, ext, table, task="per row") | {
         "k": list(tasks), "tasks": dict(tasks), "methods": list(methods),

@@ -15,7 +15,7 @@ import torch
 
 from l2l.config import RunConfig
 from l2l.data import make_mask, masked_input, spread, take, to_uint8
-from l2l.experiments.p1_tables import MAIN_TASKS
+from l2l.experiments.p1_tables import MAIN_TASKS, P1_FAMILIES, available
 from l2l.experiments.store import completions, feature_extractor, test_images, unlearned
 from l2l.metrics import hole_crop
 from l2l.privacy import tsne_groups
@@ -28,6 +28,14 @@ FIG3_METHODS = ("original", "max_loss", "noisy_label", "retain_label", "random_e
 TSNE_POINTS = {"smoke": 8, "small": 50, "paper": 50, "paper-dry": 8}  # per group (Li et al.: 50)
 TSNE_GROUPS = ("unlearned, forget", "unlearned, retain", "ground truth, forget",
                "ground truth, retain")
+
+
+def figure_methods(cfg: RunConfig, methods: tuple[str, ...],
+                   families: tuple[str, ...] = P1_FAMILIES) -> tuple[str, ...]:
+    """``methods`` without those some family cannot run (``p1_tables.available``: the retrain
+    reference at paper scale without ``model.retrain_checkpoint``), so every family's panel has
+    the same columns."""
+    return tuple(m for m in methods if all(available(cfg, f, m) for f in families))
 
 
 def completion_panels(cfg: RunConfig, family: str, methods: tuple[str, ...], *, n: int,

@@ -24,7 +24,8 @@ import pandas as pd
 from l2l.config import FAMILY_RECIPES, RunConfig, key_dict
 from l2l.data import make_mask
 from l2l.evaluation import tidy_metrics
-from l2l.experiments.store import Run, completions, feature_extractor, test_images, unlearned
+from l2l.experiments.store import (Run, completions, feature_extractor, retrain_available,
+                                   run_config, test_images, unlearned)
 from l2l.extractors import Extractor
 from l2l.io import load_or_compute
 from l2l.metrics import completion_metrics, metric_provenance
@@ -95,10 +96,29 @@ def aggregate(per_seed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+NOT_AVAILABLE = ("beyond the paper; not available: no retrained model (place "
+                 "model.retrain_checkpoint)")
+
+
+def available(cfg: RunConfig, family: str, method: str) -> bool:
+    """Whether the run of ``method`` on ``family`` can be made: every method can, except the
+    retrain reference of a paper-scale config without ``model.retrain_checkpoint``."""
+    return method != "retrain" or retrain_available(run_config(cfg, family, method))
+
+
+def not_available_rows(template: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Rows of ``method`` shaped like ``template`` (another method's rows of the same family) with
+    no value: value / std nan, n_images 0. ``_finish`` labels them ``NOT_AVAILABLE``."""
+    first = template[template["seed_offset"] == template["seed_offset"].min()]
+    return first.assign(method=method, value=math.nan, std=math.nan, n_images=0, seed_offset=0)
+
+
 def _finish(table: pd.DataFrame) -> pd.DataFrame:
     table["paper_value"] = math.nan
-    table["paper_value_status"] = np.where(table["method"].isin(BEYOND_PAPER),
-                                           "beyond the paper", "not available")
+    beyond = table["method"].isin(BEYOND_PAPER)
+    table["paper_value_status"] = np.where(
+        beyond & (table["n_images"] == 0), NOT_AVAILABLE,
+        np.where(beyond, "beyond the paper", "not available"))
     return table
 
 
@@ -118,10 +138,16 @@ def main_table(cfg: RunConfig, task: str, *, families: tuple[str, ...] = P1_FAMI
                methods: tuple[str, ...] = TABLE_METHODS) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Table 1 (``task = "centre_half"``) or Table 2 (``"centre_quarter"``): tidy
     ``TABLE_COLUMNS`` rows for every (family, method, subset, region, metric), and the sidecar
-    provenance (extractor, image count, seeds, bootstrap)."""
+    provenance (extractor, image count, seeds, bootstrap). A retrain reference that is not
+    available (``available``) gets rows without values, labelled ``NOT_AVAILABLE``."""
     ext = feature_extractor(cfg)
-    per_seed = pd.concat([cell_rows(cfg, f, m, task, ext, seeds=seeds_of(m, cfg.scale))
-                          for f in families for m in methods], ignore_index=True)
+    parts = []
+    for f in families:
+        rows = {m: cell_rows(cfg, f, m, task, ext, seeds=seeds_of(m, cfg.scale))
+                for m in methods if available(cfg, f, m)}
+        template = next(iter(rows.values()))
+        parts += [rows[m] if m in rows else not_available_rows(template, m) for m in methods]
+    per_seed = pd.concat(parts, ignore_index=True)
     by = ["family", "method", "task", "subset", "region", "metric"]
     table = _finish(aggregate(per_seed, by))[TABLE_COLUMNS]
     return table, table_provenance(cfg, ext, table, task=task)

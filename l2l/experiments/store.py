@@ -146,16 +146,30 @@ def unlearned_key(cfg: RunConfig) -> dict[str, Any]:
     return cache_key(cfg, "data", "model", "train", "unlearn")
 
 
+class RetrainNotAvailable(ValueError):
+    """The retrain reference of a run that can neither train it nor load it (paper scale
+    without ``model.retrain_checkpoint``). Li et al.'s tables report it as "not available"."""
+
+
+def retrain_available(cfg: RunConfig) -> bool:
+    """Whether ``cfg``'s family has a retrain reference: a training recipe or a placed
+    retrained checkpoint (``cfg`` switched to the family, e.g. ``config.for_family``)."""
+    return cfg.train.steps >= 1 or bool(cfg.model.retrain_checkpoint)
+
+
 def check_trainable(cfg: RunConfig, role: str) -> None:
     """A model l2l must train needs ``train.steps >= 1``: no table ever reports an untrained
     generator. The paper preset trains none (its originals are the official checkpoints), so its
-    retrain reference stops here until you give it a training recipe."""
-    if cfg.train.steps < 1 and not (role == "retrain" and cfg.model.retrain_checkpoint):
-        raise ValueError(
+    retrain reference raises ``RetrainNotAvailable`` until a retrained checkpoint is placed."""
+    if role == "retrain" and not retrain_available(cfg):
+        raise RetrainNotAvailable(
             f"train.steps = {cfg.train.steps}: the {role} {cfg.model.family} model would be "
             f"untrained. At paper scale the retrain reference is not available until you place "
             f"a retrained checkpoint (model.retrain_checkpoint, official layout) or give it a "
             f"training recipe (train__steps ...)")
+    if cfg.train.steps < 1 and role != "retrain":
+        raise ValueError(f"train.steps = {cfg.train.steps}: the {role} {cfg.model.family} model "
+                         f"would be untrained (set train__steps >= 1 or place model.checkpoint)")
     if cfg.model.family == "vqgan" and not cfg.model.checkpoint and cfg.train.tokenizer_steps < 1:
         raise ValueError(f"train.tokenizer_steps = {cfg.train.tokenizer_steps}: the VQ-GAN "
                          f"tokenizer would be untrained (set train__tokenizer_steps >= 1)")
