@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from l2l.config import EXTRACTORS, RunConfig, resolve_device
 from l2l.images import to_float, to_uint8
+from l2l.io import file_sha256
 from l2l.models.classifier import DomainClassifier
 
 
@@ -146,15 +147,6 @@ def get_extractor(name: str, cfg: RunConfig | None = None, *, net: DomainClassif
 
 
 # ----------------------------------------------------------------------------- helpers
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
     for start in range(0, len(x), batch_size):
         yield x[start:start + batch_size]

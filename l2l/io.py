@@ -9,6 +9,7 @@ All writes are atomic (temporary file + rename), so an interrupted run never lea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -114,6 +115,7 @@ def save_table(
         raise ValueError(f"refusing to save an empty table {name!r}")
     out = results_dir(cfg.scale)
     csv = atomic_write(out / f"{name}.csv", lambda p: df.to_csv(p, index=False, float_format="%.6g"))
+    _remember(csv, cfg.scale)
     sidecar = {
         "table": f"{name}.csv",
         "columns": list(df.columns),
@@ -130,7 +132,32 @@ def load_table(name: str, scale: str) -> pd.DataFrame:
     path = results_dir(scale) / f"{name}.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the notebook that writes {name!r}")
+    _remember(path, scale)
     return pd.read_csv(path)
+
+
+# The tables this process wrote or read, per scale: (file name, sha256 of the bytes). A figure's
+# sidecar (``plotting.save_figure``) names them, so a figure says which tables it was drawn with.
+_TABLES_SEEN: dict[str, dict[str, str]] = {}
+
+
+def _remember(path: Path, scale: str) -> None:
+    _TABLES_SEEN.setdefault(scale, {})[path.name] = file_sha256(path)
+
+
+def tables_seen(scale: str) -> dict[str, str]:
+    """``{file name: sha256}`` of every ``results/<scale>/`` table this process saved or loaded
+    so far (a notebook's own tables, and the ones it read)."""
+    return dict(sorted(_TABLES_SEEN.get(scale, {}).items()))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def cache_entry(key: dict[str, Any], scale: str, *, force: bool = False) -> Path:

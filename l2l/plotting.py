@@ -10,7 +10,7 @@ matplotlib.use("Agg", force=False)  # headless default; notebooks may still disp
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from l2l.io import atomic_write, figures_dir  # noqa: E402
+from l2l.io import atomic_write, figures_dir, tables_seen, versions, write_json  # noqa: E402
 
 
 def set_style() -> None:
@@ -44,7 +44,10 @@ def image_grid(images: np.ndarray, *, row_labels: list[str], col_labels: list[st
 
 
 def save_figure(fig: plt.Figure, name: str, scale: str) -> list[Path]:
-    """Write ``figures/<scale>/<name>.png`` and ``.pdf``; returns both paths."""
+    """Write ``figures/<scale>/<name>.png`` and ``.pdf`` and the sidecar ``<name>.json``, which
+    names the tables of ``results/<scale>/`` this process saved or read before drawing, with
+    their sha256 (``io.tables_seen``): the figure says which tables it was drawn with, and a
+    table rewritten later no longer matches. Returns the png and pdf paths."""
     out = figures_dir(scale)
     paths = []
     for ext in ("png", "pdf"):
@@ -53,6 +56,10 @@ def save_figure(fig: plt.Figure, name: str, scale: str) -> list[Path]:
         paths.append(atomic_write(out / f"{name}.{ext}",
                              lambda p, e=ext, m=meta: fig.savefig(p, format=e, bbox_inches="tight",
                                                                    metadata=m)))
+    write_json(out / f"{name}.json", {
+        "figure": [p.name for p in paths], "scale": scale, "versions": versions(),
+        "drawn_with_tables": tables_seen(scale),
+        "note": "tables of results/<scale>/ saved or read by the process before drawing"})
     return paths
 
 

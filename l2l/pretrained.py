@@ -10,14 +10,13 @@ with ``checkpoint_sha256`` once you have verified a file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from l2l.config import RunConfig
-from l2l.io import CheckpointError, data_path
+from l2l.io import CheckpointError, data_path, file_sha256
 from l2l.models import model_for
 
 # where each official file comes from (for the error message; the user downloads it)
@@ -28,14 +27,6 @@ SOURCES = {
     "diffusion": "the Palette Places2 inpainting checkpoint <epoch>_Network.pth "
                  "(Janspiry/Palette-Image-to-Image-Diffusion-Models)",
 }
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checkpoint_path(cfg: RunConfig) -> Path:
@@ -57,7 +48,7 @@ def read_checkpoint(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, str]]:
     """The checkpoint's contents (``weights_only``; ``argparse.Namespace`` allowed, as the
     official MAE/MAGE files store their training args) and its provenance."""
     path = checkpoint_path(cfg)
-    sha = sha256_file(path)
+    sha = file_sha256(path)
     expected = cfg.model.checkpoint_sha256
     if expected and sha != expected.lower():
         raise CheckpointError(f"{path} has sha256 {sha}, expected {expected} "

@@ -131,3 +131,27 @@ def test_load_or_compute_tables_computes_once_and_returns_what_a_reload_gives():
     (cache_entry(key, "smoke") / "tables.json").unlink()  # an interrupted entry is recomputed
     load_or_compute_tables(key, compute, scale="smoke")
     assert len(calls) == 3
+
+
+def test_a_figure_names_the_tables_it_was_drawn_with(smoke_cfg, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from l2l import io, plotting
+
+    io._TABLES_SEEN.clear()
+    csv, _ = save_table(pd.DataFrame({"k": [1, 2]}, dtype=float), "pair_a", smoke_cfg)
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    paths = plotting.save_figure(fig, "pair_fig", "smoke")
+    plt.close(fig)
+    side = json.loads(paths[0].with_suffix(".json").read_text())
+    assert side["drawn_with_tables"] == {"pair_a.csv": io.file_sha256(csv)}
+    assert side["figure"] == ["pair_fig.png", "pair_fig.pdf"]
+    # a table read later is named too; one rewritten with other numbers changes its hash
+    save_table(pd.DataFrame({"k": [3.0]}), "pair_a", smoke_cfg)
+    load_table("pair_a", "smoke")
+    fig, _ = plt.subplots()
+    side2 = json.loads(plotting.save_figure(fig, "pair_fig", "smoke")[0].with_suffix(".json").read_text())
+    plt.close(fig)
+    assert side2["drawn_with_tables"]["pair_a.csv"] != side["drawn_with_tables"]["pair_a.csv"]
+    assert io.tables_seen("paper") == {}  # per scale

@@ -12,6 +12,7 @@ their squares.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import pandas as pd
 
@@ -161,28 +162,32 @@ def claim_p1e(tab3: pd.DataFrame) -> list[dict[str, object]]:
     return rows
 
 
-def p1_claims(scale: str) -> pd.DataFrame:
+Reader = Callable[[str, str], pd.DataFrame]  # (table name, scale) -> table
+
+
+def p1_claims(scale: str, read: Reader = load_table) -> pd.DataFrame:
     """Every Li et al. main-text claim from ``tab1_main_8x8``, ``fig4_tsne_distance`` and
-    ``tab3_alpha`` of ``results/<scale>/``."""
-    tab1, tab3 = load_table("tab1_main_8x8", scale), load_table("tab3_alpha", scale)
-    tsne = load_table("fig4_tsne_distance", scale)
+    ``tab3_alpha`` of ``results/<scale>/`` (each read by ``read(name, scale)``)."""
+    tab1, tab3 = read("tab1_main_8x8", scale), read("tab3_alpha", scale)
+    tsne = read("fig4_tsne_distance", scale)
     rows = claim_p1a(tab1) + claim_p1b(tab1) + claim_p1c(tab1) + claim_p1d(tsne) + claim_p1e(tab3)
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
-def collect(scale: str) -> pd.DataFrame:
+def collect(scale: str, read: Reader = load_table) -> pd.DataFrame:
     """Every claim whose tables exist under ``results/<scale>/``: Li et al.'s (``p1_claims``,
     then ``appendix_claims``) and Varshney & Torra's (``p2_claims.p2_claims``), each group
     skipped while its tables are missing (e.g. when notebook 16 runs before the 2N and 3N
     notebooks). Notebooks 16, 27, 33 and 34 all write this to ``claims.csv``, so the last one
-    run leaves every row."""
+    run leaves every row. ``read(name, scale)`` reads each source table (``load_table``;
+    ``l2l.experiments.stability`` passes a perturbing reader)."""
     from l2l.experiments.p2_claims import p2_claims
 
     try:
-        main = p1_claims(scale)
+        main = p1_claims(scale, read)
     except FileNotFoundError:  # notebooks 10, 14 and 15 have not run yet
         main = pd.DataFrame(columns=CLAIM_COLUMNS)
-    parts = [t for t in (main, appendix_claims(scale), p2_claims(scale)) if len(t)]
+    parts = [t for t in (main, appendix_claims(scale, read), p2_claims(scale, read)) if len(t)]
     return (pd.concat(parts, ignore_index=True) if parts
             else pd.DataFrame(columns=CLAIM_COLUMNS))
 
@@ -191,7 +196,7 @@ THEORY_TABLES = ("theory_kl", "theory_dpi", "theory_unboundedness", "theory_mi",
                  "theory_mae_embeddings")
 
 
-def appendix_claims(scale: str) -> pd.DataFrame:
+def appendix_claims(scale: str, read: Reader = load_table) -> pd.DataFrame:
     """P1-f (``p1_retain_amount``, notebook 33) and T-a ... T-e (the ``THEORY_TABLES``,
     notebook 34); each left out while its tables are missing."""
     from l2l.experiments.p1_appendix import claim_p1f
@@ -199,11 +204,11 @@ def appendix_claims(scale: str) -> pd.DataFrame:
 
     rows = []
     try:
-        rows += claim_p1f(load_table("p1_retain_amount", scale))
+        rows += claim_p1f(read("p1_retain_amount", scale))
     except FileNotFoundError:
         pass
     try:
-        rows += claim_rows(*(load_table(name, scale) for name in THEORY_TABLES))
+        rows += claim_rows(*(read(name, scale) for name in THEORY_TABLES))
     except FileNotFoundError:
         pass
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pandas as pd
 
 from l2l.experiments.claims import CLAIM_COLUMNS, RETAIN_TOLERANCE, _row
@@ -85,14 +87,14 @@ def claim_p2c(audit: pd.DataFrame) -> list[dict[str, object]]:
     return rows
 
 
-def p2_claims(scale: str) -> pd.DataFrame:
-    """P2-a/b/c from ``p2_pipeline``, ``p2_autoencoder`` and ``p2_poisoning_audit``; a claim
-    whose table has not been written yet is left out."""
+def p2_claims(scale: str, read: Callable[[str, str], pd.DataFrame] = load_table) -> pd.DataFrame:
+    """P2-a/b/c from ``p2_pipeline``, ``p2_autoencoder`` and ``p2_poisoning_audit`` (each read
+    by ``read(name, scale)``); a claim whose table has not been written yet is left out."""
     rows = []
     for name, fn in (("p2_pipeline", claim_p2a), ("p2_autoencoder", claim_p2b),
                      ("p2_poisoning_audit", claim_p2c)):
         try:
-            table = load_table(name, scale)
+            table = read(name, scale)
         except FileNotFoundError:
             continue
         rows += fn(table)
