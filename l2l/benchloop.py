@@ -30,7 +30,7 @@ import torch
 from l2l.config import FAMILIES, RunConfig, for_family, replace
 from l2l.data import load_data, make_mask, take
 from l2l.evaluation import complete
-from l2l.models import model_for
+from l2l.models import frozen_part, model_for
 from l2l.train import adamw, family_loss_kwargs, released_no_decay, train_generator
 
 
@@ -85,8 +85,8 @@ def bench_family(cfg: RunConfig, steps: int) -> list[dict[str, Any]]:
     images, split = load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = model_for(cfg)
-    if cfg.model.family == "vqgan":  # a fitted tokenizer is not needed for timing
-        model.vqgan.requires_grad_(False)
+    if (part := frozen_part(model)) is not None:  # a fitted tokenizer is not needed for timing
+        part.requires_grad_(False)
     twin = copy.deepcopy(model)
     b, ub = cfg.train.batch_size, 2 * cfg.unlearn.batch_size
     warm = replace(cfg, train__steps=3)  # untimed: first-call allocations favour whoever is second

@@ -121,6 +121,7 @@ def _cifar10(root: Path, rng: np.random.Generator) -> int:
 
 def _checkpoints(root: Path, cfg: RunConfig, seed: int) -> list[str]:
     from l2l.models import build_model
+    from l2l.models import family as family_of
 
     written = []
     for k, family in enumerate(FAMILIES):
@@ -131,7 +132,8 @@ def _checkpoints(root: Path, cfg: RunConfig, seed: int) -> list[str]:
         state = build_model(family, fcfg.model.size).state_dict()
         path = root / fcfg.model.checkpoint
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state if family == "diffusion" else {"model": state}, path)
+        key = family_of(family).checkpoint_key
+        torch.save({key: state} if key else state, path)
         written.append(fcfg.model.checkpoint)
     return written
 

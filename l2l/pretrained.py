@@ -17,28 +17,18 @@ import torch
 
 from l2l.config import RunConfig
 from l2l.io import CheckpointError, data_path, file_sha256
-from l2l.models import model_for
-
-# where each official file comes from (for the error message; the user downloads it)
-SOURCES = {
-    "mae": "mae_visualize_vit_large_ganloss.pth from the MAE repository's visualisation demo "
-           "(facebookresearch/mae)",
-    "vqgan": "mage-vitb-1600.pth from the MAGE repository (LTH14/mage)",
-    "diffusion": "the Palette Places2 inpainting checkpoint <epoch>_Network.pth "
-                 "(Janspiry/Palette-Image-to-Image-Diffusion-Models)",
-}
-
+from l2l.models import family, model_for
 
 def checkpoint_path(cfg: RunConfig) -> Path:
     """``<data_root>/<cfg.model.checkpoint>``, or one clear error naming the file and its source."""
-    family = cfg.model.family
+    name = cfg.model.family
     if not cfg.model.checkpoint:
-        raise ValueError(f"no official checkpoint configured for family {family!r} "
+        raise ValueError(f"no official checkpoint configured for family {name!r} "
                          f"(model.checkpoint is empty)")
     path = data_path(cfg, cfg.model.checkpoint)
     if not path.is_file():
-        source = SOURCES.get(family, "the family's official release")
-        raise FileNotFoundError(f"official {family} checkpoint not found: expected {path}. "
+        source = family(name).official_source or "the family's official release"
+        raise FileNotFoundError(f"official {name} checkpoint not found: expected {path}. "
                                 f"Download {source} yourself and place it there, or pass "
                                 f"DATA_ROOT; l2l never downloads weights.")
     return path
@@ -66,22 +56,14 @@ def read_checkpoint(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, str]]:
 def load_pretrained(cfg: RunConfig) -> tuple[torch.nn.Module, dict[str, str]]:
     """The official original generator of ``cfg.model.family``, strictly loaded, in eval mode,
     with its provenance (path, sha256). Layout mismatches raise ``CheckpointError``."""
-    from l2l.models.diffusion import load_palette_state_dict
-    from l2l.models.mage import load_official
-
-    family = cfg.model.family
-    if family not in SOURCES:
-        raise ValueError(f"family {family!r} has no official checkpoint; train it instead")
+    fam = family(cfg.model.family)
+    if fam.load_official is None:
+        raise ValueError(f"family {fam.name!r} has no official checkpoint; train it instead")
     state, prov = read_checkpoint(cfg)
     model = model_for(cfg)
     try:
-        if family == "mae":
-            model.load_state_dict(state.get("model", state), strict=True)
-        elif family == "vqgan":
-            load_official(model, state)
-        else:
-            load_palette_state_dict(model, state)
+        fam.load_official(model, state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{prov['checkpoint']} does not fit {family} size "
+        raise CheckpointError(f"{prov['checkpoint']} does not fit {fam.name} size "
                               f"{cfg.model.size!r}: {exc}") from exc
     return model.eval(), prov

@@ -6,7 +6,6 @@ row per logged step) and stops with ``FloatingPointError`` on a non-finite loss.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -19,15 +18,8 @@ from tqdm.auto import tqdm
 from l2l import dist
 from l2l.config import RunConfig, resolve_device
 from l2l.images import take
-
-
-def lr_at(step: int, total: int, base: float, warmup: float) -> float:
-    """Linear warm-up over ``warmup * total`` steps, then half-cycle cosine to 0 (MAE/MAGE)."""
-    n_warm = max(1, int(round(warmup * total)))
-    if step < n_warm:
-        return base * (step + 1) / n_warm
-    progress = (step - n_warm) / max(1, total - n_warm)
-    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+from l2l.models import family
+from l2l.schedule import lr_at
 
 
 def adamw(params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float,
@@ -60,11 +52,8 @@ def check_finite(loss: torch.Tensor, step: int, what: str) -> None:
 
 
 def family_loss_kwargs(model: torch.nn.Module, cfg: RunConfig, gen: torch.Generator) -> dict[str, Any]:
-    """Per-step keyword arguments of ``model.training_loss`` for the model's family."""
-    if getattr(model, "family", None) == "mae":
-        lo, hi = cfg.train.mask_ratio  # per-step U(lo, hi): a fixed 0.75 did not learn on CPU
-        return {"mask_ratio": lo + (hi - lo) * torch.rand(1, generator=gen).item()}
-    return {}
+    """Per-step keyword arguments of ``model.training_loss`` (``Family.train_kwargs``)."""
+    return family(model).train_kwargs(cfg, gen)
 
 
 def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,

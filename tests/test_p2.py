@@ -109,7 +109,7 @@ def test_p2c_one_row_per_lambda_rule():
 
 def test_claims_collect_leaves_out_p2_until_its_tables_exist(monkeypatch):
     p1 = pd.DataFrame([{c: "x" for c in claims.CLAIM_COLUMNS}])
-    monkeypatch.setattr(claims, "p1_claims", lambda scale: p1)
+    monkeypatch.setattr(claims, "p1_claims", lambda scale, read=None: p1)
     assert len(claims.collect("smoke")) == 1  # no 2N table in the empty output root
 
 

@@ -4,7 +4,8 @@ import torch
 from l2l.config import preset
 from l2l.losses import embedding_mse, noise_like
 from l2l.models import build_model
-from l2l.train import lr_at, train_generator
+from l2l.schedule import lr_at
+from l2l.train import train_generator
 from l2l.unlearn import HISTORY_COLUMNS, frozen_copy, noise_image, unlearn
 
 

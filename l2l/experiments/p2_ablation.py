@@ -33,6 +33,7 @@ from l2l.experiments.p1_figures import FIG_TASK
 from l2l.experiments.store import completions, test_images, unlearned
 from l2l.io import load_or_compute
 from l2l.metrics import hole_mse
+from l2l.models import frozen_part
 from l2l.privacy import gaussian_epsilon, parameter_distance
 from l2l.unlearn.varshney import dp_noise
 
@@ -72,8 +73,8 @@ def epsilon_delta(cfg: RunConfig, *, sigmas: tuple[float, ...] = DP_SIGMAS,
         def compute(sigma=sigma) -> dict[str, float]:
             model = copy.deepcopy(run.model)
             model.requires_grad_(True)
-            if hasattr(model, "vqgan"):
-                model.vqgan.requires_grad_(False)
+            if (part := frozen_part(model)) is not None:
+                part.requires_grad_(False)
             if sigma > 0:  # the method's own noise: what dp_sigma = sigma gives
                 dp_noise(model, sigma, run.cfg)
             return {s: _mse(model.eval(), run.cfg, s) for s in ("forget", "retain")}

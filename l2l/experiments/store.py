@@ -31,7 +31,7 @@ from l2l.data import (ImageSet, Split, coco, load_data, make_mask, spread, take,
 from l2l.evaluation import complete
 from l2l.extractors import Extractor, get_extractor
 from l2l.io import checkpoint_dict, load_or_compute
-from l2l.models import DomainClassifier, model_for
+from l2l.models import DomainClassifier, family, frozen_part, model_for
 from l2l.pretrained import load_pretrained
 from l2l.train import train_classifier, train_generator
 from l2l.unlearn import METHODS, unlearn
@@ -105,20 +105,21 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
     With an official checkpoint (paper scale) that tokenizer is the checkpoint's own.
     """
     t = cfg.train
+    part = frozen_part(model)  # the family's frozen part (Family.frozen_part): MAGE's VQGAN
     if cfg.model.checkpoint:
-        model.vqgan.load_state_dict(load_pretrained(cfg)[0].vqgan.state_dict())
-        model.vqgan.requires_grad_(False).eval()
+        part.load_state_dict(frozen_part(load_pretrained(cfg)[0]).state_dict())
+        part.requires_grad_(False).eval()
         return
     key = cache_key(cfg, "data", "model") | {"tokenizer": [t.tokenizer_steps, t.tokenizer_lr]}
 
     def compute() -> dict[str, Any]:
         hist = model.train_tokenizer(images.x_train, steps=t.tokenizer_steps, lr=t.tokenizer_lr,
                                      generator=torch.Generator().manual_seed(cfg.seed + 11))
-        return {"model": model.vqgan.state_dict(), "history": hist.to_dict("list")}
+        return {"model": part.state_dict(), "history": hist.to_dict("list")}
 
     ckpt = load_or_compute(key, "tokenizer.pt", compute, scale=cfg.scale, force=force)
-    model.vqgan.load_state_dict(ckpt["model"])
-    model.vqgan.requires_grad_(False).eval()
+    part.load_state_dict(ckpt["model"])
+    part.requires_grad_(False).eval()
 
 
 _SPLIT_FIELDS = ("split", "forget_classes", "retain_classes", "forget_fraction")
@@ -170,7 +171,7 @@ def check_trainable(cfg: RunConfig, role: str) -> None:
     if cfg.train.steps < 1 and role != "retrain":
         raise ValueError(f"train.steps = {cfg.train.steps}: the {role} {cfg.model.family} model "
                          f"would be untrained (set train__steps >= 1 or place model.checkpoint)")
-    if cfg.model.family == "vqgan" and not cfg.model.checkpoint and cfg.train.tokenizer_steps < 1:
+    if family(cfg.model.family).frozen_part and not cfg.model.checkpoint and cfg.train.tokenizer_steps < 1:
         raise ValueError(f"train.tokenizer_steps = {cfg.train.tokenizer_steps}: the VQ-GAN "
                          f"tokenizer would be untrained (set train__tokenizer_steps >= 1)")
 
@@ -200,7 +201,7 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
     key = trained_key(cfg, role)
     torch.manual_seed(cfg.seed)  # weight initialisation
     model = model_for(cfg)
-    if cfg.model.family == "vqgan":
+    if family(model).frozen_part:
         frozen_tokenizer(model, cfg, images, force=force)
 
     def compute() -> dict[str, Any]:

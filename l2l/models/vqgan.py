@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from l2l.images import take
-from l2l.train import lr_at
+from l2l.schedule import lr_at
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from tqdm.auto import tqdm
 
 from l2l import dist
 from l2l.images import take as take_rows
-from l2l.train import check_finite, lr_at
+from l2l.models import frozen_part
+from l2l.schedule import lr_at
+from l2l.train import check_finite
 
 HISTORY_COLUMNS = ["step", "stage", "loss", "loss_retain", "loss_forget", "forget_distance",
                    "lam", "lr", "time_s"]
@@ -55,8 +57,8 @@ def release(model: torch.nn.Module) -> torch.nn.Module:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(True)
-    if hasattr(model, "vqgan"):
-        model.vqgan.requires_grad_(False)
+    if (part := frozen_part(model)) is not None:
+        part.requires_grad_(False)
     return model
 
 

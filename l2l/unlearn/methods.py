@@ -19,6 +19,7 @@ import torch
 from l2l import dist
 from l2l.config import RunConfig, resolve_device, unlearn_seed
 from l2l.losses import Embedding, embedding_mse
+from l2l.models import frozen_part
 from l2l.train import adamw, released_no_decay, train_generator
 from l2l.unlearn.loop import draw_batch, frozen_copy, release, run, trainable
 from l2l.unlearn.ops import FamilyOps, Step, ops_for, take
@@ -189,9 +190,9 @@ def retrain(original, forget, retain, cfg: RunConfig, progress: bool):
     MAGE tokenizer is shared frozen pre-processing and is copied, not retrained."""
     torch.manual_seed(cfg.seed)
     model = type(original)(original.spec)
-    if hasattr(original, "vqgan"):
-        model.vqgan.load_state_dict(original.vqgan.state_dict())
-        model.vqgan.requires_grad_(False)
+    if (part := frozen_part(original)) is not None:
+        frozen_part(model).load_state_dict(part.state_dict())
+        frozen_part(model).requires_grad_(False)
     hist = train_generator(model, retain, cfg, desc="retrain", progress=progress)
     rows = [{"stage": "retrain", **r} for r in hist.to_dict("records")]
     return release(model), rows

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from l2l.config import RunConfig
 from l2l.images import make_mask
 from l2l.losses import Embedding, noise_like
+from l2l.models import family
 
 Step = dict[str, Any]
 
@@ -222,11 +223,6 @@ class DiffusionOps(FamilyOps):
         return F.mse_loss(m * self.output(model, x, step, noisy=noisy), m * target)
 
 
-OPS = {"mae": MAEOps, "vqgan": VQGANOps, "diffusion": DiffusionOps, "autoencoder": FamilyOps}
-
-
 def ops_for(model: torch.nn.Module, cfg: RunConfig) -> FamilyOps:
-    family = getattr(model, "family", None)
-    if family not in OPS:
-        raise ValueError(f"no unlearning ops for model family {family!r}; known: {', '.join(OPS)}")
-    return OPS[family](model, cfg)
+    """The unlearning operations of the model's family (``l2l.models.Family.ops``)."""
+    return globals()[family(model).ops](model, cfg)
