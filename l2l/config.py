@@ -98,7 +98,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class UnlearnConfig:
-    """Unlearning (Li et al. Eq. 10 and, later, the baselines and Varshney & Torra).
+    """Unlearning: every method behind ``l2l.unlearn.unlearn``. The fields come in three groups
+    (``UNLEARN_GROUPS``): the loop and the data every method uses, Li et al.'s forget term (their
+    Eq. 10 and the four baselines), and Varshney & Torra's two stages. A method ignores the other
+    methods' groups.
 
     ``batch_size`` is per subset: each step sees ``batch_size`` forget and ``batch_size``
     retain images (balanced halves: l2l's choice, README "Decisions and deviations"). ``mask`` is
@@ -107,8 +110,8 @@ class UnlearnConfig:
     test-time centre hole. Student and teacher passes always share the mask.
     """
 
+    # ---- every method: the loop, T and the data
     method: str = "li2024"
-    alpha: float = 0.1
     lr: float = 5e-5
     steps: int = 300
     batch_size: int = 64
@@ -127,17 +130,19 @@ class UnlearnConfig:
     # the share of the real retain images unlearning sees (evenly spaced over the set, so every
     # class keeps its share): the retain-amount study of notebook 33; 1 = all
     retain_fraction: float = 1.0
+    # the unlearning run's seed is cfg.seed + SEED_STRIDE * seed_offset (batches, T, noise): the
+    # original is trained once with cfg.seed and unlearned with several seeds (Tables 1-3)
+    seed_offset: int = 0
+    log_every: int = 10
+    # ---- Li et al. (li2024, li2024-proxy) and the four baselines: the forget term
+    alpha: float = 0.1
     # Li et al.'s noise input (the released ``--noise_type``): "normal" = Gaussian with the
     # batch's mean and std, "uniform" = U[0, 1) per pixel, "constant" = the batch mean everywhere
     # (``l2l.unlearn.ops.noise_image``; also Noisy Label's target on the image families;
     # diffusion: Li et al.'s pure-noise channels only, see ``ops.DiffusionOps``)
     noise_type: str = "normal"
-    # the unlearning run's seed is cfg.seed + SEED_STRIDE * seed_offset (batches, T, noise): the
-    # original is trained once with cfg.seed and unlearned with several seeds (Tables 1-3)
-    seed_offset: int = 0
-    log_every: int = 10
-    # Varshney & Torra (the paper publishes no recipe: every value is l2l's choice, README
-    # "Unlearning methods")
+    # ---- Varshney & Torra (varshney2025, varshney2025-stage1). The paper publishes no recipe:
+    # every value is l2l's choice, README "Unlearning methods"
     ga_params: str = "all"  # stage 1 updates "all" parameters (encoder + decoder) or "encoder"
     ga_lr: float = 1e-3  # plain SGD ascent step size
     ga_clip: float = 1.0  # global gradient-norm clip of the ascent
@@ -155,6 +160,28 @@ class UnlearnConfig:
     ft_lr: float = 1e-4  # stage 2 Adam learning rate
     ft_hinge: float = 0.0  # stage 2 keep-OOD weight on max(0, L_forget at stop - L_forget)
     dp_sigma: float = 0.0  # std of the Gaussian added to every final parameter ((eps, delta))
+
+
+# The groups of UnlearnConfig (in field order): which methods read which fields.
+UNLEARN_GROUPS: dict[str, tuple[str, ...]] = {
+    "every method": ("method", "lr", "steps", "batch_size", "weight_decay", "warmup", "grad_clip",
+                     "mask", "mask_ratio", "retain_source", "proxy", "retain_fraction",
+                     "seed_offset", "log_every"),
+    "li2024, li2024-proxy and the baselines": ("alpha", "noise_type"),
+    "varshney2025": ("ga_params", "ga_lr", "ga_clip", "ga_batch_size", "ga_max_steps",
+                     "ga_check_every", "lam", "lam_rule", "kappa", "probe_size", "ft_steps",
+                     "ft_lr", "ft_hinge", "dp_sigma"),
+}
+
+
+def unlearn_fields(method: str) -> tuple[str, ...]:
+    """The ``UnlearnConfig`` fields ``method`` reads: every method's group plus its own (none for
+    ``original`` and ``retrain``, which are not unlearning runs: ``retrain`` reads ``cfg.train``)."""
+    if method in ("original", "retrain"):
+        return ()
+    own = ("varshney2025" if method.startswith("varshney2025")
+           else "li2024, li2024-proxy and the baselines")
+    return UNLEARN_GROUPS["every method"] + UNLEARN_GROUPS[own]
 
 
 @dataclass(frozen=True)
@@ -525,9 +552,11 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 # Fields added after whole configs (``key_dict``) keyed cached tables: left out of those keys
 # while at these values, so that the tables cached before they existed stay valid.
-FULL_KEY_STABLE_DEFAULTS = {("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
-                            (None, "precision"): "fp32", ("model", "sample_steps"): 0,
-                            ("model", "retrain_checkpoint"): ""}
+# The defaults come from KEY_STABLE_DEFAULTS (one table of values); a field added later goes
+# into both (or only here when ``cache_key`` never holds it, as ``precision``).
+FULL_KEY_STABLE_DEFAULTS = {k: KEY_STABLE_DEFAULTS[k] for k in (
+    ("eval", "is_network"), ("eval", "fid_reference"), ("model", "sample_steps"),
+    ("model", "retrain_checkpoint"))} | {(None, "precision"): "fp32"}
 
 
 def key_dict(cfg: RunConfig) -> dict[str, Any]:

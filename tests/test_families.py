@@ -47,3 +47,14 @@ def test_only_the_mae_draws_a_training_mask_ratio(smoke_cfg):
     for name in ("vqgan", "diffusion", "autoencoder"):
         assert FAMILIES[name].train_kwargs(smoke_cfg, gen) == {}
     assert torch.equal(gen.get_state(), state)  # no random draw: the other families' runs keep their keys
+
+
+def test_unlearn_config_groups_partition_its_fields_in_order():
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(config.UnlearnConfig)]
+    grouped = [n for g in config.UNLEARN_GROUPS.values() for n in g]
+    assert grouped == names  # every field in exactly one group, groups in field order
+    assert "alpha" in config.unlearn_fields("max_loss") and "ga_lr" not in config.unlearn_fields("li2024")
+    assert "ga_lr" in config.unlearn_fields("varshney2025-stage1")
+    assert "alpha" not in config.unlearn_fields("varshney2025")
