@@ -50,8 +50,8 @@ def shard(n: int) -> slice:
 
 def autocast(precision: str, device: str | torch.device) -> Any:
     """``torch.autocast`` to bfloat16 when ``precision == "bf16"``, else a no-op context."""
-    kind = torch.device(device).type if not isinstance(device, torch.device) else device.type
-    return torch.autocast(kind, dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                          enabled=precision == "bf16")
 
 
 class _Objective(nn.Module):

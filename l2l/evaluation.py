@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -21,8 +22,7 @@ from l2l.config import RunConfig, resolve_device
 from l2l.data import (FileImages, Split, check_images, make_mask, masked_input, spread, take,
                       take_spread, to_uint8)
 from l2l.extractors import Extractor, get_extractor
-from l2l.metrics import (bootstrap_std, completion_metrics, fid_from_features, hole_mse,
-                         metric_provenance)
+from l2l.metrics import completion_metrics, hole_mse, metric_provenance
 from l2l.protocol import full_resolution_features
 from l2l.models import DomainClassifier, input_size
 
@@ -74,32 +74,33 @@ def as_extractor(extractor: Extractor | DomainClassifier, cfg: RunConfig) -> Ext
 SUBSETS = ("forget", "retain")
 
 
-def _test_images(split: Split, subset: str, max_images: int | None) -> torch.Tensor:
+def _test_rows(split: Split, subset: str, max_images: int | None) -> tuple[Any, torch.Tensor]:
+    """The held-out test set of ``subset`` and the rows scored: ``max_images`` evenly spaced."""
     images = {"forget": split.forget_test, "retain": split.retain_test}[subset]
     n = len(images) if max_images is None else min(max_images, len(images))
-    return take_spread(images, n)
-
-
-def _reference_files(split: Split, subset: str, max_images: int | None) -> list[Path]:
-    """The files behind ``_test_images`` (same rows), for the full-resolution FID reference."""
-    images = {"forget": split.forget_test, "retain": split.retain_test}[subset]
-    if not isinstance(images, FileImages):
-        raise ValueError("eval.fid_reference = 'full_resolution' needs test images read from "
-                         "files (the paper-scale ImageNet loader); use 'matched'")
-    n = len(images) if max_images is None else min(max_images, len(images))
-    return list(images[spread(len(images), n)].files)
+    return images, spread(len(images), n)
 
 
 _FULL_RES: dict[tuple[str, str, tuple[Path, ...]], Any] = {}
 
 
-def _full_resolution(files: list[Path], extractor: Extractor) -> Any:
-    """``full_resolution_features``, computed once per process for an extractor and file list
-    (every model of a table is scored against the same reference)."""
+def full_reference(cfg: RunConfig, images: Any, rows: torch.Tensor,
+                   extractor: Extractor) -> np.ndarray | None:
+    """The ``full_reference`` of ``completion_metrics`` for test images ``images[rows]``: None
+    for ``eval.fid_reference = "matched"``; for ``"full_resolution"`` (Li et al.'s released
+    ImageNet protocol, ``l2l.protocol``) the features of their files at full resolution, computed
+    once per process for an extractor and file list (every model of a table is scored against
+    the same reference)."""
+    if cfg.eval.fid_reference == "matched":
+        return None
+    if not isinstance(images, FileImages):
+        raise ValueError("eval.fid_reference = 'full_resolution' needs test images read from "
+                         "files (the paper-scale ImageNet loader); use 'matched'")
+    files = tuple(images[rows].files)
     info = extractor.provenance()
-    key = (str(info.get("extractor")), str(info.get("weights_sha256")), tuple(files))
+    key = (str(info.get("extractor")), str(info.get("weights_sha256")), files)
     if key not in _FULL_RES:
-        _FULL_RES[key] = full_resolution_features(files, extractor)
+        _FULL_RES[key] = full_resolution_features(list(files), extractor)
     return _FULL_RES[key]
 
 
@@ -119,17 +120,12 @@ def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extrac
     kept as ``fidmatched_full`` (``l2l.protocol``)."""
     out = {}
     for subset in SUBSETS:
-        x = _test_images(split, subset, max_images)
+        images, rows = _test_rows(split, subset, max_images)
+        x = take(images, rows)
         y = complete(model, x, mask, cfg)
-        row = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed)
-        if cfg.eval.fid_reference == "full_resolution":
-            ref = _full_resolution(_reference_files(split, subset, max_images), extractor)
-            fa = extractor.features(y)
-            row["fidmatched_full"], row["fidmatched_full_std"] = row["fid_full"], row["fid_full_std"]
-            row["fid_full"] = fid_from_features(fa, ref)
-            row["fid_full_std"] = bootstrap_std(lambda i: fid_from_features(fa[i], ref[i]),
-                                                len(fa), cfg.eval.n_boot, cfg.seed)
-        out[subset] = row
+        out[subset] = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot,
+                                         seed=cfg.seed,
+                                         full_reference=full_reference(cfg, images, rows, extractor))
     return out
 
 
@@ -150,7 +146,7 @@ def completion_table(models: dict[str, Any], split: Split, extractor: Extractor 
         for subset, metrics in _metric_rows(model, split, mask, ext, cfg, max_images).items():
             row.update({f"{subset}_{k}": v for k, v in metrics.items()})
         rows.append(row)
-    n = len(_test_images(split, "forget", max_images))
+    n = len(_test_rows(split, "forget", max_images)[1])
     prov = metric_provenance(ext, n_images=n, image_size=cfg.data.image_size,
                              n_boot=cfg.eval.n_boot, seed=cfg.seed) | {"mask": mask_name} \
         | _reference_label(cfg)

@@ -78,17 +78,24 @@ class Extractor:
     """A feature network with its preprocessing. Build with ``get_extractor``.
 
     ``run`` maps a whole image set float [N, 3, H, W] in [0, 1] to (features float64 [N, D],
-    probabilities float64 [N, K] or None).
+    probabilities float64 [N, K] or None); ``run_features``, when given, computes the features
+    alone (an extractor whose probabilities come from a second network,
+    ``l2l.protocol.with_is_network``, then skips that network for reference images).
     """
 
     name: str
     run: Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray | None]] = field(repr=False)
     info: dict[str, Any] = field(default_factory=dict)
+    run_features: Callable[[torch.Tensor], np.ndarray] | None = field(default=None, repr=False)
 
     def features(self, x: torch.Tensor) -> np.ndarray:
         """float64 [N, D] for x float [N, 3, H, W] in [0, 1] (uint8 [0, 255] is converted).
         Under torchrun each process extracts a block of the rows (``dist.map_rows``)."""
-        return self.run_rows(x)[0]
+        if self.run_features is None:
+            return self.run_rows(x)[0]
+        from l2l import dist
+
+        return dist.map_rows(lambda part: self.run_features(to_float(part)), x)
 
     def run_rows(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
         """``run`` on the whole set, split over the processes under torchrun."""

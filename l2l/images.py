@@ -69,18 +69,23 @@ def from_pm1(x: torch.Tensor) -> torch.Tensor:
     return (x + 1.0) / 2.0
 
 
+def _channels(values: tuple[float, ...], x: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+
+
+def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """Per-channel ``(x - mean) / std`` of [B, 3, H, W] images."""
+    return (x - _channels(mean, x)) / _channels(std, x)
+
+
 def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     """float [0, 1] -> ImageNet-normalised (per-channel mean/std)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalize(x, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def imagenet_denormalize(x: torch.Tensor) -> torch.Tensor:
     """ImageNet-normalised -> float [0, 1] (not clamped)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return x * std + mean
+    return x * _channels(IMAGENET_STD, x) + _channels(IMAGENET_MEAN, x)
 
 
 def take(source: Any, index: torch.Tensor) -> torch.Tensor:

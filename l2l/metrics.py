@@ -272,7 +272,8 @@ def _feature_fn(extractor: Any) -> FeatureFn:
 
 
 def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                       extractor: Any, *, n_boot: int, seed: int) -> dict[str, float]:
+                       extractor: Any, *, n_boot: int, seed: int,
+                       full_reference: np.ndarray | None = None) -> dict[str, float]:
     """The metric row of one model on one test set (Li et al.'s FID / IS / CLIP, small-scale analog).
 
     For region in ("full", "hole") ("hole" = ``hole_crop`` resized to H x W):
@@ -291,6 +292,9 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
         mask: float [1 or N, 1, H, W], 1 = hole.
         extractor: an ``l2l.extractors.Extractor`` (it runs on its own device).
         n_boot: bootstrap replicates (< 2: stds are nan). seed: bootstrap and KID-subset seed.
+        full_reference: features [N, D] of the targets' files at full resolution, paired by
+            index (Li et al.'s released ImageNet FID, ``l2l.protocol``): ``fid_full`` is taken
+            against them and the matched one is kept as ``fidmatched_full``.
 
     Returns:
         dict of floats; FID and KID in squared feature units, MSE in [0, 1] units, PSNR in dB.
@@ -306,11 +310,18 @@ def completion_metrics(outputs: torch.Tensor, targets: torch.Tensor, mask: torch
         if region == "hole":
             out, tgt = hole_crop(out, mask, size), hole_crop(tgt, mask, size)
         fa, pa = run(out)
-        fb, _ = run(tgt)
+        fb = extractor.features(tgt) if hasattr(extractor, "features") else run(tgt)[0]
         cos = pair_cosine(fa, fb)
         row[f"fid_{region}"] = fid_from_features(fa, fb)
         row[f"fid_{region}_std"] = bootstrap_std(
             lambda i: fid_from_features(fa[i], fb[i]), n, n_boot, seed)
+        if region == "full" and full_reference is not None:
+            if len(full_reference) != n:
+                raise ValueError(f"full_reference has {len(full_reference)} rows for {n} images")
+            row["fidmatched_full"], row["fidmatched_full_std"] = row["fid_full"], row["fid_full_std"]
+            row["fid_full"] = fid_from_features(fa, full_reference)
+            row["fid_full_std"] = bootstrap_std(
+                lambda i: fid_from_features(fa[i], full_reference[i]), n, n_boot, seed)
         row[f"kid_{region}"], row[f"kid_{region}_std"] = kid_from_features(
             fa, fb, num_subsets=KID_SUBSETS, max_subset_size=kid_subset_size(n), seed=seed)
         row[f"is_{region}"], row[f"is_{region}_std"] = (

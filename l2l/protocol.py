@@ -37,8 +37,9 @@ import torch
 import torch.nn.functional as F
 
 from l2l.config import IS_NETWORKS, RunConfig
-from l2l.images import IMAGENET_MEAN, IMAGENET_STD, to_float
-from l2l.extractors import Extractor, file_sha256
+from l2l.images import IMAGENET_MEAN, IMAGENET_STD, normalize, to_float
+from l2l.extractors import Extractor
+from l2l.io import file_sha256
 
 TV_INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's IMAGENET1K_V1 file name
 PLACES_RESNET_FILE = "resnet50_places365.pth.tar"
@@ -75,12 +76,6 @@ def weights_path(name: str, cfg: RunConfig) -> Path:
     return path
 
 
-def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
-
-
 def _centre(x: torch.Tensor, size: int) -> torch.Tensor:
     top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
     return x[..., top:top + size, left:left + size]
@@ -90,16 +85,16 @@ def is_preprocess(name: str, x: torch.Tensor) -> torch.Tensor:
     """Network input of IS network ``name`` for x float [B, 3, H, W] in [0, 1] (module doc)."""
     if name == "inception_tv_released":
         x = F.interpolate(x, size=(256, 256), mode="bilinear", antialias=True, align_corners=False)
-        x = _normalise(x.clamp(0, 1), CIFAR_MEAN, CIFAR_STD)
+        x = normalize(x.clamp(0, 1), CIFAR_MEAN, CIFAR_STD)
         return F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
     if name == "inception_tv":
         h, w = x.shape[-2:]
         size = (max(299, round(h * 342 / min(h, w))), max(299, round(w * 342 / min(h, w))))
         x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-        return _normalise(_centre(x.clamp(0, 1), 299), IMAGENET_MEAN, IMAGENET_STD)
+        return normalize(_centre(x.clamp(0, 1), 299), IMAGENET_MEAN, IMAGENET_STD)
     if name == "places_resnet50":
         x = F.interpolate(x, size=(256, 256), mode="bilinear", antialias=True, align_corners=False)
-        return _normalise(_centre(x.clamp(0, 1), 224), IMAGENET_MEAN, IMAGENET_STD)
+        return normalize(_centre(x.clamp(0, 1), 224), IMAGENET_MEAN, IMAGENET_STD)
     raise ValueError(f"unknown IS network {name!r}; choose one of {', '.join(IS_NETWORKS)}")
 
 
@@ -151,7 +146,7 @@ def with_is_network(fid: Extractor, is_net: Extractor) -> Extractor:
         return fid.run(x)[0], is_net.run(x)[1]
 
     info = {**fid.info, "is_network": is_net.provenance()}
-    return Extractor(fid.name, run, info)
+    return Extractor(fid.name, run, info, run_features=lambda x: fid.run(x)[0])
 
 
 def full_resolution_features(files: list[Path], extractor: Extractor) -> np.ndarray:

@@ -165,3 +165,24 @@ def test_clip_without_open_clip_raises_a_clear_error(monkeypatch, tmp_path):
 def test_clip_preprocess_resizes_shorter_side_and_centre_crops():
     out = clip_preprocess(torch.rand(2, 3, 32, 48))
     assert out.shape == (2, 3, 224, 224) and torch.isfinite(out).all()
+
+
+def test_features_of_an_extractor_with_a_separate_is_network_skip_that_network():
+    from l2l.extractors import Extractor
+    from l2l.metrics import completion_metrics
+    from l2l.protocol import with_is_network
+
+    calls = []
+    fid = Extractor("toy", lambda x: (x.flatten(1)[:, :5].double().numpy(), None))
+    is_net = Extractor("is", lambda x: calls.append(len(x)) or (None, torch.full(
+        (len(x), 4), 0.25, dtype=torch.float64).numpy()))
+    both = with_is_network(fid, is_net)
+    x = torch.rand(6, 3, 8, 8)
+    assert both.features(x).shape == (6, 5) and calls == []
+    feats, probs = both.run_rows(x)
+    assert probs.shape == (6, 4) and calls == [6]
+    calls.clear()
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1
+    completion_metrics(x, torch.rand(6, 3, 8, 8), mask, both, n_boot=2, seed=0)
+    assert calls == [6, 6]  # the outputs' IS, full image and hole; never the targets

@@ -339,3 +339,21 @@ def test_metrics_is_pure():
     code = "import sys, l2l.metrics; print(sorted(m for m in sys.modules if m.startswith('l2l.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['l2l.images', 'l2l.metrics']"  # no network, config or data
+
+
+def test_full_reference_replaces_the_full_image_fid_and_keeps_the_matched_one():
+    from l2l.extractors import Extractor
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(12, 3, 16, 16, generator=gen), torch.rand(12, 3, 16, 16, generator=gen)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    ext = Extractor("toy", lambda im: (im.flatten(1)[:, :6].double().numpy(), None))
+    plain = completion_metrics(y, x, mask, ext, n_boot=4, seed=0)
+    ref = torch.rand(12, 6, generator=gen).double().numpy()
+    full = completion_metrics(y, x, mask, ext, n_boot=4, seed=0, full_reference=ref)
+    assert full["fidmatched_full"] == plain["fid_full"] and full["fid_hole"] == plain["fid_hole"]
+    assert full["fid_full"] == pytest.approx(fid_from_features(ext.features(y), ref))
+    assert "fidmatched_full" not in plain
+    with pytest.raises(ValueError, match="full_reference has 3 rows for 12 images"):
+        completion_metrics(y, x, mask, ext, n_boot=4, seed=0, full_reference=ref[:3])

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from l2l.config import FAMILY_RECIPES, RunConfig, key_dict
-from l2l.data import make_mask
-from l2l.evaluation import tidy_metrics
+from l2l.data import make_mask, take
+from l2l.evaluation import full_reference, tidy_metrics
 from l2l.experiments.store import (Run, completions, feature_extractor, retrain_available,
-                                   run_config, test_images, unlearned)
+                                   run_config, test_rows, unlearned)
 from l2l.extractors import Extractor
 from l2l.io import load_or_compute
 from l2l.metrics import completion_metrics, metric_provenance
@@ -77,9 +77,11 @@ def score(run: Run, task: str, extractor: Extractor, *,
         rows = []
         mask = make_mask(task, cfg.data.image_size)
         for subset in subsets:
+            images, index = test_rows(cfg, subset, limit=limit)
             m = completion_metrics(completions(run, task, subset, limit=limit),
-                                   test_images(cfg, subset, limit=limit), mask, extractor,
-                                   n_boot=cfg.eval.n_boot, seed=cfg.seed)
+                                   take(images, index), mask, extractor,
+                                   n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                                   full_reference=full_reference(cfg, images, index, extractor))
             rows += [{"subset": subset, **r} for r in tidy_metrics(m)]
         return pd.DataFrame(rows)
 

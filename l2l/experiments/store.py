@@ -344,6 +344,12 @@ def test_images(cfg: RunConfig, subset: str, *, limit: int | None = None) -> tor
     gap to retrain and membership inference): ``EVAL_IMAGES[scale]`` of them, evenly spaced
     over the set (every class), float or uint8 [N, 3, S, S]; ``limit`` caps that number (the
     appendix sweeps score fewer images per point)."""
+    return take(*test_rows(cfg, subset, limit=limit))
+
+
+def test_rows(cfg: RunConfig, subset: str, *, limit: int | None = None) -> tuple[Any, torch.Tensor]:
+    """The image set behind ``test_images`` and the rows it takes (``evaluation.full_reference``
+    reads their files)."""
     split = data(cfg)[1]
     images = {"forget": split.forget_test, "retain": split.retain_test,
               "forget_train": split.forget}.get(subset)
@@ -351,7 +357,7 @@ def test_images(cfg: RunConfig, subset: str, *, limit: int | None = None) -> tor
         raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(EVAL_SUBSETS)}")
     n = EVAL_IMAGES[cfg.scale]
     n = len(images) if n is None else n
-    return take(images, spread(len(images), n if limit is None else min(n, limit)))
+    return images, spread(len(images), n if limit is None else min(n, limit))
 
 
 def completions(run: Run, task: str, subset: str, *, limit: int | None = None,
