@@ -220,7 +220,10 @@ CLAIM_SOURCES = ("tab1_main_8x8", "fig4_tsne_distance", "tab3_alpha", "p1_retain
 
 def save_claims(cfg) -> pd.DataFrame:
     """``collect`` written to ``results/<scale>/claims.csv``, its sidecar naming the source
-    tables that exist (what notebooks 16, 27, 33 and 34 each do last)."""
+    tables that exist (what notebooks 16, 27, 33 and 34 each do last), and which verdicts hold
+    within the reproducibility tolerance to ``claims_stability.csv``
+    (``l2l.experiments.stability``)."""
+    from l2l.experiments import stability
     from l2l.io import results_dir, save_table
 
     table = collect(cfg.scale)
@@ -228,4 +231,9 @@ def save_claims(cfg) -> pd.DataFrame:
     save_table(table, "claims", cfg, provenance={
         "extractor": "as in the source tables", "sources": present, "seed": cfg.seed,
         "rules": "l2l.experiments.claims, p1_appendix.claim_p1f, p1_theory.claim_rows, p2_claims"})
+    n_draws = stability.N_DRAWS[cfg.scale]
+    stable = stability.claim_stability(cfg.scale, n_draws=n_draws, seed=cfg.seed)
+    if len(stable):
+        save_table(stable, "claims_stability", cfg,
+                   provenance=stability.provenance(n_draws, cfg.seed) | {"sources": present})
     return table

@@ -49,6 +49,7 @@ MEASURED: dict[str, tuple[tuple[str, ...], str | None]] = {
 INSIDE_TOLERANCE: dict[str, str] = {}
 
 STABILITY_COLUMNS = ["claim_id", "passed", "flip_rate", "n_draws", "inside_tolerance"]
+N_DRAWS = {"smoke": 5, "small": 100, "paper": 100, "paper-dry": 5}  # vertices per claim table
 
 
 def perturbed(table: pd.DataFrame, name: str, rng: np.random.Generator,
@@ -72,7 +73,7 @@ def perturbed(table: pd.DataFrame, name: str, rng: np.random.Generator,
     return out
 
 
-def claim_stability(scale: str, *, n_draws: int = 200, seed: int = 0,
+def claim_stability(scale: str, *, n_draws: int = 100, seed: int = 0,
                     tolerance: dict[str, float] | None = None) -> pd.DataFrame:
     """Per claim of ``claims.collect(scale)``: the verdict on the saved tables, the share of
     ``n_draws`` perturbed copies (``perturbed``) on which it flips, and whether it is in
