@@ -20,10 +20,14 @@ import pandas as pd
 from l2l.io import load_table
 
 # Relative spread of a committed number across thread counts (1 vs 2), CPU code paths
-# (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA) and machines, rounded up (README "Reproducibility").
-# "theory": the Monte-Carlo / k-NN toys and the tiny MAE's embeddings (float reductions only).
+# (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA) and machines, rounded up (README "Reproducibility",
+# measured 2 Dec 2026). MAE and diffusion models move by <= 1e-4 (hole MSE; 1 % for diffusion on
+# the non-vectorised path) but every FID moved by up to 4 % on another machine through the domain
+# feature network; the AutoEncoder moved by up to 6.4 % (hole MSE), the VQ-GAN by up to 28 %
+# (hole FID). "theory": the Monte-Carlo / k-NN toys (<= 1e-5 measured); "theory_training": the
+# toy unlearning trajectories (0.6 % on the non-vectorised path).
 TOLERANCE: dict[str, float] = {"mae": 0.05, "diffusion": 0.05, "autoencoder": 0.10,
-                               "vqgan": 0.30, "theory": 0.01}
+                               "vqgan": 0.30, "theory": 1e-4, "theory_training": 0.01}
 
 # The measured columns of each claim source (everything else is a key or a parameter) and the
 # family whose tolerance applies where the table has no ``family`` column.
@@ -39,14 +43,31 @@ MEASURED: dict[str, tuple[tuple[str, ...], str | None]] = {
                             "poisoned_mia_auc"), "autoencoder"),
     "theory_kl": (("mc", "mc_se"), "theory"),
     "theory_dpi": (("output_kl",), "theory"),
-    "theory_unboundedness": (("objective", "loss_forget", "loss_retain", "weight_norm"), "theory"),
+    "theory_unboundedness": (("objective", "loss_forget", "weight_norm"), "theory_training"),
     "theory_mi": (("mi", "distance_to_mean_noise_embedding"), "theory"),
     "theory_mae_embeddings": (("to_mean_noise", "forget_nn_to_retain", "retain_nn_to_retain"),
-                              "theory"),
+                              "mae"),
 }
 
-# Claims whose verdict flips inside TOLERANCE on the committed small tables, and why.
-INSIDE_TOLERANCE: dict[str, str] = {}
+# Claims whose verdict flips inside TOLERANCE on the committed small tables (flip rate > 0 over
+# 100 vertices, results/small/claims_stability.csv), and why: their verdicts are not findings.
+INSIDE_TOLERANCE: dict[str, str] = {
+    "P1-a[vqgan]": "fails at forget x1.13, but VQ-GAN FIDs move by 30 %: x2 is within reach",
+    "P1-a[mae]": "retain +12.2 % against 21.9 % allowed: 5 % on both FIDs crosses it",
+    "P1-b[diffusion]": "the diffusion methods' FIDs lie within a few % of one another",
+    "P1-b[vqgan]": "the VQ-GAN methods' FIDs lie within its 30 % of one another",
+    "P1-c[diffusion]": "proxy vs real retain -2.4 % against 12.9 % allowed: 5 % on both FIDs "
+                       "in opposite directions crosses it",
+    "P1-c[vqgan]": "proxy vs real retain +2.3 % against 15 % allowed, inside the 30 %",
+    "P1-d[vqgan]": "fails at a t-SNE distance ratio of 0.98 against 1",
+    "P1-e[diffusion]": "fails at a worst retain rise of 15.6 % against 15 %",
+    "P1-e[vqgan]": "monotone forget FIDs over alpha, steps smaller than the VQ-GAN's 30 %",
+    "P1-f[vqgan]": "retain -0.1 % against 15.1 % allowed, inside the 30 %",
+    "P2-a[diffusion]": "d after retention at 0.61 lambda against 0.5, retain +11.6 % against 15 %",
+    "P2-a[autoencoder]": "d after retention at 0.62 lambda against 0.5: the AutoEncoder's 10 % "
+                         "on d and lambda crosses it",
+    "P2-b[sample_10]": "varshney2025 0.117 against li2024 0.107: within the AutoEncoder's 10 %",
+}
 
 STABILITY_COLUMNS = ["claim_id", "passed", "flip_rate", "n_draws", "inside_tolerance"]
 N_DRAWS = {"smoke": 5, "small": 100, "paper": 100, "paper-dry": 5}  # vertices per claim table
