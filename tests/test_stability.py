@@ -51,3 +51,14 @@ def test_every_family_and_claim_source_has_a_tolerance():
     assert set(FAMILIES) <= set(stability.TOLERANCE)
     assert set(claims.CLAIM_SOURCES) == set(stability.MEASURED)
     assert all(0 < v < 1 for v in stability.TOLERANCE.values())
+
+
+def test_portability_measurement_refuses_bad_arguments_before_compute(capsys):
+    from l2l import portability
+
+    with pytest.raises(SystemExit):
+        portability.main(["--steps", "0"])
+    assert "--steps must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        portability.main(["--families", "gan"])
+    assert set(portability.SETTINGS["1 thread"]) == {"OMP_NUM_THREADS"}

@@ -23,7 +23,7 @@ from l2l.io import load_table
 # (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA) and machines, rounded up (README "Reproducibility",
 # measured 2 Dec 2026). MAE and diffusion models move by <= 1e-4 (hole MSE; 1 % for diffusion on
 # the non-vectorised path) but every FID moved by up to 4 % on another machine through the domain
-# feature network; the AutoEncoder moved by up to 6.4 % (hole MSE), the VQ-GAN by up to 28 %
+# feature network; the AutoEncoder moved by up to 6.6 % (hole MSE), the VQ-GAN by up to 28 %
 # (hole FID). "theory": the Monte-Carlo / k-NN toys (<= 1e-5 measured); "theory_training": the
 # toy unlearning trajectories (0.6 % on the non-vectorised path).
 TOLERANCE: dict[str, float] = {"mae": 0.05, "diffusion": 0.05, "autoencoder": 0.10,

@@ -1,0 +1,131 @@
+"""How far the small-scale numbers move across thread counts and CPU code paths.
+
+``python -m l2l.portability [--steps 100] [--full] [--families ...]`` trains each family from the
+same seed in a fresh subprocess per CPU setting (``SETTINGS``: 1 vs 2 threads,
+``ATEN_CPU_CAPABILITY`` = avx2 / default, ``ONEDNN_MAX_CPU_ISA`` = AVX2, which emulate other
+machines) and writes ``results/small/portability_{probe,full}.csv``:
+
+* default: ``--steps`` training steps of the small recipe; a sha256 of the parameters and the last
+  loss, i.e. which settings change the bits (README "Reproducibility").
+* ``--full``: the full small recipe of the original (and, with ``--retrain``, the retrain) in a
+  scratch run store, scored on the centre hole of 500 forget / retain test images (hole MSE):
+  how far a headline number moves. Minutes per family and setting.
+
+Nothing here is a timed test; it is the measurement behind ``l2l.experiments.stability.TOLERANCE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+SETTINGS: dict[str, dict[str, str]] = {
+    "2 threads": {},
+    "1 thread": {"OMP_NUM_THREADS": "1"},
+    "ATEN avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "ATEN default": {"ATEN_CPU_CAPABILITY": "default"},
+    "oneDNN AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
+
+
+def _param_hash(model: Any) -> str:
+    h = hashlib.sha256()
+    for v in model.state_dict().values():
+        h.update(v.detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def measure(family: str, *, steps: int, full: bool, retrain: bool) -> list[dict[str, Any]]:
+    """The rows of one family under the current process's CPU settings."""
+    import torch
+
+    from l2l.config import for_family, preset
+    from l2l.experiments import store
+    from l2l.models import frozen_part, model_for
+    from l2l.train import train_generator
+
+    cfg = for_family(preset("small", device="cpu"), family)
+    images, split = store.data(cfg)
+    base = {"family": family, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+    if not full:
+        cfg = replace(cfg, train=replace(cfg.train, steps=steps))
+        torch.manual_seed(cfg.seed)
+        model = model_for(cfg)
+        if (part := frozen_part(model)) is not None:  # the tokenizer is what is trained first
+            hist = model.train_tokenizer(images.x_train, steps=steps, lr=cfg.train.tokenizer_lr,
+                                         generator=torch.Generator().manual_seed(cfg.seed + 11),
+                                         progress=False)
+            params, what = part, "tokenizer"
+        else:
+            hist, params, what = train_generator(model, images.x_train, cfg, progress=False), model, "generator"
+        return [base | {"role": f"original ({what}, {steps} steps)", "params_sha256": _param_hash(params),
+                        "last_loss": float(hist["loss"].iloc[-1])}]
+    from l2l.evaluation import complete
+    from l2l.images import make_mask, to_float
+    from l2l.metrics import hole_mse
+
+    rows = []
+    mask = make_mask("centre_half", cfg.data.image_size)
+    for role in ("original", "retrain") if retrain else ("original",):
+        model, _ = store.trained_generator(cfg, role, images, split, force=True)
+        row = base | {"role": role, "params_sha256": _param_hash(model)}
+        for subset in ("forget", "retain"):
+            x = to_float(store.test_images(cfg, subset))
+            row[f"{subset}_mse_hole"] = float(hole_mse(complete(model, x, mask, cfg), x, mask).mean())
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    from l2l.config import FAMILIES
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--steps", type=int, default=100, help="training steps (default mode)")
+    ap.add_argument("--full", action="store_true", help="the full small recipe, scored")
+    ap.add_argument("--retrain", action="store_true", help="with --full: the retrain too")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.steps < 1:
+        ap.error(f"--steps must be >= 1, got {args.steps}")
+    if args.child:  # one setting, in its own process: print the rows as JSON
+        rows = [r for f in args.families
+                for r in measure(f, steps=args.steps, full=args.full, retrain=args.retrain)]
+        print(json.dumps(rows))
+        return pd.DataFrame(rows)
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:  # --full trains into a scratch run store
+        for name in args.settings:
+            env = os.environ | SETTINGS[name] | {"L2L_OUTPUT_ROOT": scratch}
+            cmd = [sys.executable, "-m", "l2l.portability", "--child", name, "--steps",
+                   str(args.steps), "--families", *args.families] + \
+                  (["--full"] if args.full else []) + (["--retrain"] if args.retrain else [])
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            rows += [{"setting": name, **r} for r in json.loads(out.stdout.strip().splitlines()[-1])]
+            print(name, "done", flush=True)
+    table = pd.DataFrame(rows)
+    from l2l.config import preset
+    from l2l.io import save_table
+
+    mode = "full" if args.full else "probe"
+    save_table(table, f"portability_{mode}", preset("small"), provenance={
+        "extractor": "none (parameter hashes, losses, hole MSE)", "settings": SETTINGS,
+        "steps": None if args.full else args.steps, "retrain": args.retrain, "seed": 0,
+        "command": "python -m l2l.portability " + " ".join(argv if argv is not None else sys.argv[1:])})
+    print(table.to_string(index=False))
+    return table
+
+
+if __name__ == "__main__":
+    main()
