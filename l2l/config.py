@@ -174,16 +174,6 @@ UNLEARN_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def unlearn_fields(method: str) -> tuple[str, ...]:
-    """The ``UnlearnConfig`` fields ``method`` reads: every method's group plus its own (none for
-    ``original`` and ``retrain``, which are not unlearning runs: ``retrain`` reads ``cfg.train``)."""
-    if method in ("original", "retrain"):
-        return ()
-    own = ("varshney2025" if method.startswith("varshney2025")
-           else "li2024, li2024-proxy and the baselines")
-    return UNLEARN_GROUPS["every method"] + UNLEARN_GROUPS[own]
-
-
 @dataclass(frozen=True)
 class EvalConfig:
     """How completions are scored: feature extractor, hole, bootstrap."""

@@ -20,7 +20,6 @@ the weight files itself and only borrows clean-fid's resize.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import platform
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 
 from l2l.config import EXTRACTORS, RunConfig, resolve_device
 from l2l.images import to_float, to_uint8
-from l2l.io import file_sha256
+from l2l.io import file_sha256, state_sha256
 from l2l.models.classifier import DomainClassifier
 
 
@@ -167,16 +166,6 @@ def _quiet_jit() -> Iterator[None]:
         yield
 
 
-def _state_sha256(net: torch.nn.Module) -> str:
-    """sha256 over the state dict (names, dtypes, shapes, bytes), to tell two trained nets apart."""
-    h = hashlib.sha256()
-    for key, value in net.state_dict().items():
-        t = value.detach().cpu().contiguous()
-        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------- domain
 @torch.no_grad()
 def extract(net: DomainClassifier, x: torch.Tensor, *, batch_size: int = 256,
@@ -208,7 +197,7 @@ def _domain(net: DomainClassifier, device: str, batch_size: int) -> Extractor:
     def run(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         return extract(net, x, batch_size=batch_size, device=device)
 
-    info = {**net.provenance(), "weights": None, "weights_sha256": _state_sha256(net),
+    info = {**net.provenance(), "weights": None, "weights_sha256": state_sha256(net),
             "resize": "none (global average pool; trained at 32x32)", "input_size": None,
             "normalisation": "(x - 0.5) / 0.25"}
     return Extractor("domain", run, info)

@@ -151,6 +151,16 @@ def tables_seen(scale: str) -> dict[str, str]:
     return dict(sorted(_TABLES_SEEN.get(scale, {}).items()))
 
 
+def state_sha256(net: torch.nn.Module) -> str:
+    """sha256 over the state dict (names, dtypes, shapes, bytes), to tell two trained nets apart."""
+    h = hashlib.sha256()
+    for key, value in net.state_dict().items():
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()

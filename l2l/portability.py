@@ -8,7 +8,8 @@ machines) and writes ``results/small/portability_{probe,full}.csv``:
 * default: ``--steps`` training steps of the small recipe; a sha256 of the parameters and the last
   loss, i.e. which settings change the bits (README "Reproducibility").
 * ``--full``: the full small recipe of the original (and, with ``--retrain``, the retrain) in a
-  scratch run store, scored on the centre hole of 500 forget / retain test images (hole MSE):
+  scratch run store, scored by ``evaluation.hole_mse_table`` (centre hole, 500 images of each
+  of forget train / forget test / retain test):
   how far a headline number moves. Minutes per family and setting.
 
 Nothing here is a timed test; it is the measurement behind ``l2l.experiments.stability.TOLERANCE``.
@@ -17,7 +18,6 @@ Nothing here is a timed test; it is the measurement behind ``l2l.experiments.sta
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -37,19 +37,13 @@ SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
-def _param_hash(model: Any) -> str:
-    h = hashlib.sha256()
-    for v in model.state_dict().values():
-        h.update(v.detach().float().contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()[:12]
-
-
 def measure(family: str, *, steps: int, full: bool, retrain: bool) -> list[dict[str, Any]]:
     """The rows of one family under the current process's CPU settings."""
     import torch
 
     from l2l.config import for_family, preset
     from l2l.experiments import store
+    from l2l.io import state_sha256
     from l2l.models import frozen_part, model_for
     from l2l.train import train_generator
 
@@ -67,22 +61,18 @@ def measure(family: str, *, steps: int, full: bool, retrain: bool) -> list[dict[
                                          progress=False)
             params, what = part, "tokenizer"
         else:
-            hist, params, what = train_generator(model, images.x_train, cfg, progress=False), model, "generator"
-        return [base | {"role": f"original ({what}, {steps} steps)", "params_sha256": _param_hash(params),
+            hist = train_generator(model, images.x_train, cfg, progress=False)
+            params, what = model, "generator"
+        return [base | {"role": f"original ({what}, {steps} steps)",
+                        "params_sha256": state_sha256(params)[:12],
                         "last_loss": float(hist["loss"].iloc[-1])}]
-    from l2l.evaluation import complete
-    from l2l.images import make_mask, to_float
-    from l2l.metrics import hole_mse
+    from l2l.evaluation import hole_mse_table
 
     rows = []
-    mask = make_mask("centre_half", cfg.data.image_size)
     for role in ("original", "retrain") if retrain else ("original",):
         model, _ = store.trained_generator(cfg, role, images, split, force=True)
-        row = base | {"role": role, "params_sha256": _param_hash(model)}
-        for subset in ("forget", "retain"):
-            x = to_float(store.test_images(cfg, subset))
-            row[f"{subset}_mse_hole"] = float(hole_mse(complete(model, x, mask, cfg), x, mask).mean())
-        rows.append(row)
+        scores = hole_mse_table({role: model}, split, cfg).iloc[0].drop("model").to_dict()
+        rows.append(base | {"role": role, "params_sha256": state_sha256(model)[:12]} | scores)
     return rows
 
 
