@@ -445,6 +445,9 @@ def preset(scale: str = "small", **overrides: Any) -> RunConfig:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if os.environ.get("L2L_DATA_ROOT"):  # the paper-dry test's synthetic DATA_ROOT
         overrides["data_root"] = os.environ["L2L_DATA_ROOT"]
+    from l2l.runtime import fix_threads
+
+    fix_threads()  # every computation of a notebook at the one thread count (l2l.runtime)
     return replace(PRESETS[scale], **overrides)
 
 

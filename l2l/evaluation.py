@@ -24,6 +24,7 @@ from l2l.data import (FileImages, Split, check_images, make_mask, masked_input, 
 from l2l.extractors import Extractor, get_extractor
 from l2l.metrics import completion_metrics, hole_mse, metric_provenance
 from l2l.protocol import full_resolution_features
+from l2l.runtime import seeded_run
 from l2l.models import DomainClassifier, input_size
 
 @torch.no_grad()
@@ -41,25 +42,34 @@ def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfi
     device = resolve_device(cfg.device)
     check_images(images, "complete()", size=None if isinstance(model, str) else input_size(model))
 
+    seed = cfg.seed + 2000 + 7919 * dist.rank_world()[0]
+
     def block(part: Any) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(cfg.seed + 2000 + 7919 * dist.rank_world()[0])
-        outs = []
-        for start in range(0, len(part), batch_size):
-            x = take(part, torch.arange(start, min(start + batch_size, len(part)))).to(device)
-            m = mask.to(device).expand(len(x), 1, *x.shape[-2:])
-            if model == "mean fill":
-                out = mean_fill(x, m)
-            elif model == "noise fill":
-                out = noise_fill(x.cpu(), m.cpu(), generator=gen).to(device)
-            else:
-                with dist.autocast(cfg.precision, device):
-                    out = model.to(device).eval().complete(x, m, generator=gen)
-            outs.append(out.float().cpu())
-        if not outs:
-            return torch.empty(0, 3, *mask.shape[-2:])
-        return torch.cat(outs)
+        with seeded_run(seed):
+            return _complete_block(model, part, mask, device, cfg.precision, batch_size, seed)
 
     return dist.map_rows(block, images)
+
+
+def _complete_block(model: Any, part: Any, mask: torch.Tensor, device: str, precision: str,
+                    batch_size: int, seed: int) -> torch.Tensor:
+    """``complete`` of one process's rows, with its sampler generator seeded ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    outs = []
+    for start in range(0, len(part), batch_size):
+        x = take(part, torch.arange(start, min(start + batch_size, len(part)))).to(device)
+        m = mask.to(device).expand(len(x), 1, *x.shape[-2:])
+        if model == "mean fill":
+            out = mean_fill(x, m)
+        elif model == "noise fill":
+            out = noise_fill(x.cpu(), m.cpu(), generator=gen).to(device)
+        else:
+            with dist.autocast(precision, device):
+                out = model.to(device).eval().complete(x, m, generator=gen)
+        outs.append(out.float().cpu())
+    if not outs:
+        return torch.empty(0, 3, *mask.shape[-2:])
+    return torch.cat(outs)
 
 
 def as_extractor(extractor: Extractor | DomainClassifier, cfg: RunConfig) -> Extractor:

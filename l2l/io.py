@@ -64,8 +64,12 @@ def data_path(cfg: RunConfig, relative: str) -> Path:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the packages that change numbers."""
-    out = {"python": platform.python_version(), "l2l": l2l.__version__}
+    """Versions of the packages that change numbers, and the torch thread count (it changes the
+    bits too; ``l2l.runtime``)."""
+    from l2l.runtime import fix_threads
+
+    out = {"python": platform.python_version(), "l2l": l2l.__version__,
+           "torch_threads": str(fix_threads())}
     for pkg in ("torch", "torchvision", "numpy", "scipy", "pandas", "clean-fid", "scikit-image"):
         try:
             out[pkg] = metadata.version(pkg)

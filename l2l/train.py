@@ -19,6 +19,7 @@ from l2l import dist
 from l2l.config import RunConfig, resolve_device
 from l2l.images import take
 from l2l.models import family
+from l2l.runtime import seeded_run
 from l2l.schedule import lr_at
 
 
@@ -68,9 +69,17 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
     Under torchrun each process takes its shard of every global batch and DDP averages the
     gradients (``l2l.dist``); the per-sample masks of ``training_loss`` are drawn per process.
 
+    Every random draw (batches, masks, dropout) comes from ``cfg.seed`` (``runtime.seeded_run``).
+
     Returns:
         History with columns step, loss, lr, time_s.
     """
+    with seeded_run(cfg.seed):
+        return _train_generator(model, images, cfg, desc=desc, progress=progress)
+
+
+def _train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *, desc: str,
+                     progress: bool) -> pd.DataFrame:
     device = resolve_device(cfg.device)
     t = cfg.train
     if t.steps < 1:
@@ -107,6 +116,12 @@ def train_classifier(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     Args:
         net: ``DomainClassifier``. x: uint8 [N, 3, S, S]. y: int64 [N] class ids.
     """
+    with seeded_run(cfg.seed + 7):
+        return _train_classifier(net, x, y, cfg, progress=progress)
+
+
+def _train_classifier(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunConfig, *,
+                      progress: bool) -> pd.DataFrame:
     device = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed + 7)
     steps, lr0 = cfg.train.classifier_steps, cfg.train.classifier_lr

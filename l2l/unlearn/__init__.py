@@ -31,9 +31,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from l2l.config import RunConfig
+from l2l.config import RunConfig, unlearn_seed
 from l2l.images import check_images
 from l2l.models import input_size
+from l2l.runtime import seeded_run
 from l2l.unlearn import methods
 from l2l.unlearn.loop import HISTORY_COLUMNS, frozen_copy, history
 from l2l.unlearn.ops import noise_image
@@ -77,7 +78,8 @@ def unlearn(original: torch.nn.Module, method: str, *, forget: Any, retain: Any,
         if len(data) == 0:
             raise ValueError(f"the {name} set is empty")
         check_images(data, f"unlearn() {name} set", size=input_size(original))
-    model, rows = METHOD_FUNCTIONS[method](original, forget, retain, cfg, progress)
+    with seeded_run(unlearn_seed(cfg)):  # dropout and any other global draw: from the config
+        model, rows = METHOD_FUNCTIONS[method](original, forget, retain, cfg, progress)
     hist = history(rows)
     if rows and "lambda_source" in rows[0]:
         hist.attrs["lambda_source"] = rows[0]["lambda_source"]
