@@ -9,6 +9,8 @@ another config is refused). Notebooks, tables, figures and claims all read the s
 * ``unlearned(cfg, family, method, **overrides) -> Run``: a family's original unlearned with one
   method (``l2l.unlearn.unlearn``), the unlearning wall time and history stored with the model.
   ``"original"`` and ``"retrain"`` are runs too, so a table is a loop over method names.
+* Trained models (originals, retrains, the VQ tokenizer, the domain network) come from the model
+  zoo (``l2l.zoo``) when it holds their key, and are trained into the cache otherwise.
 * ``completions(run, task, subset)``: the run's completions of the held-out test images for one
   I2I task, uint8 [N, 3, S, S] (like the PNGs the papers' evaluation scripts read).
 """
@@ -37,6 +39,7 @@ from l2l.runtime import seeded_run
 from l2l.train import train_classifier, train_generator
 from l2l.unlearn import METHODS, unlearn
 from l2l.unlearn.varshney import Probe
+from l2l.zoo import load_or_train
 
 VARSHNEY = ("varshney2025", "varshney2025-stage1")  # methods with a lambda threshold
 TRAINED = ("original", "retrain")  # runs that are trainings, not unlearnings of the original
@@ -74,7 +77,7 @@ def domain_classifier(cfg: RunConfig, images: ImageSet, *, force: bool = False) 
         hist = train_classifier(net, images.x_train, images.y_train, cfg)
         return checkpoint_dict(net, cfg, step=cfg.train.classifier_steps) | {"history": hist.to_dict("list")}
 
-    ckpt = load_or_compute(key, "classifier.pt", compute, scale=cfg.scale, force=force)
+    ckpt = load_or_train(key, "classifier.pt", compute, scale=cfg.scale, force=force)
     return _restore(ckpt, net)[0].to(resolve_device(cfg.device))
 
 
@@ -120,7 +123,7 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
                                          generator=torch.Generator().manual_seed(cfg.seed + 11))
         return {"model": part.state_dict(), "history": hist.to_dict("list")}
 
-    ckpt = load_or_compute(key, "tokenizer.pt", compute, scale=cfg.scale, force=force)
+    ckpt = load_or_train(key, "tokenizer.pt", compute, scale=cfg.scale, force=force)
     part.load_state_dict(ckpt["model"])
     part.requires_grad_(False).eval()
 
@@ -211,7 +214,7 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
         hist = train_generator(model, train_data, cfg, desc=role)
         return checkpoint_dict(model, cfg, step=cfg.train.steps) | {"history": hist.to_dict("list")}
 
-    ckpt = load_or_compute(key, f"{role}.pt", compute, scale=cfg.scale, force=force)
+    ckpt = load_or_train(key, f"{role}.pt", compute, scale=cfg.scale, force=force)
     return _restore(ckpt, model)
 
 
