@@ -49,14 +49,21 @@ paper-dry: install
 	L2L_SCALE=paper-dry L2L_DATA_ROOT=$(DRY_ROOT) $(PY) -m pytest --nbmake --nbmake-timeout=900 notebooks/
 
 # Every notebook in order, headless, at $(SCALE); executed copies go to results/$(SCALE)/executed/.
+# Each notebook's wall time and its seconds per run kind (l2l.profile) go to
+# results/$(SCALE)/profile/ (python -m l2l.bench --make-small assembles bench_make_small.csv).
+PROFILE = results/$(SCALE)/profile
 run:
-	@mkdir -p results/$(SCALE)/executed
+	@mkdir -p results/$(SCALE)/executed $(PROFILE)
+	@echo "notebook,wall_ms" > $(PROFILE)/notebooks.csv
 	@for nb in $(NOTEBOOKS); do \
-	  name=$$(basename $$nb); start=$$(date +%s); \
+	  name=$$(basename $$nb); start=$$(date +%s%N); \
 	  echo "[$$(date +%T)] $$name  SCALE=$(SCALE) ..."; \
+	  L2L_PROFILE_DIR=$(CURDIR)/$(PROFILE) L2L_NOTEBOOK=$${name%.ipynb} \
 	  $(PY) -m papermill $$nb results/$(SCALE)/executed/$$name -p SCALE $(SCALE) $(EXTRA) \
 	    --cwd notebooks --no-progress-bar --log-level WARNING || exit 1; \
-	  echo "[$$(date +%T)] $$name  done in $$(( $$(date +%s) - start )) s"; \
+	  wall=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+	  echo "$${name%.ipynb},$$wall" >> $(PROFILE)/notebooks.csv; \
+	  echo "[$$(date +%T)] $$name  done in $$(( wall / 1000 )) s"; \
 	done
 
 # Unit tests + hygiene + one papermill injection run, every notebook at smoke scale, then the

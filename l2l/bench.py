@@ -154,6 +154,33 @@ def forgetting_gap(models: dict[tuple[str, str], torch.nn.Module], cfg: RunConfi
     return tables["gap"], prov
 
 
+def bench_make_small(cfg: RunConfig, run: str) -> None:
+    """``results/<scale>/bench_make_small.csv``: the last ``make run``'s wall time per notebook
+    and per run kind (``l2l.profile.make_table``), replacing the rows of the same ``run`` label
+    and keeping the others (a cold and a warm run side by side); the sidecar describes the
+    machine."""
+    import platform
+
+    from l2l.io import results_dir
+    from l2l.profile import make_table
+    from l2l.zoo.build import machine
+
+    table = make_table(results_dir(cfg.scale) / "profile", run=run)
+    path = results_dir(cfg.scale) / "bench_make_small.csv"
+    if path.exists():
+        old = pd.read_csv(path)
+        table = pd.concat([old[old["run"] != run], table], ignore_index=True)
+    prov = {"machine": machine() | {"python": platform.python_version()},
+            "made_by": "make small (Makefile run loop, l2l.profile), then python -m l2l.bench "
+                       "--make-small " + run,
+            "kinds": "train / zoo / unlearn / complete / score: exclusive wall seconds of those "
+                     "calls (l2l.profile); other = the notebook's wall time less them (kernel "
+                     "start, imports, data, cached reads, tables, figures)"}
+    csv, _ = save_table(table, "bench_make_small", cfg, provenance=prov)
+    print(table[table["notebook"] == "total"].to_string(index=False))
+    print(csv)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m l2l.bench")
     parser.add_argument("--scale", default="small")
@@ -162,8 +189,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", action="store_true",
                         help="l2l's loops against bare PyTorch loops (l2l.benchloop)")
     parser.add_argument("--steps", type=int, default=40, help="steps per loop with --loop")
+    parser.add_argument("--make-small", choices=("cold", "warm"), default=None,
+                        help="write bench_make_small.csv from the last make run's profile "
+                             "(results/<scale>/profile/; l2l.profile), labelled cold or warm")
     args = parser.parse_args(argv)
     cfg = preset(args.scale)
+    if args.make_small:
+        bench_make_small(cfg, args.make_small)
+        return
     if args.loop:
         from l2l.benchloop import run_loop_bench
 

@@ -24,6 +24,7 @@ from l2l.data import (FileImages, Split, check_images, make_mask, masked_input, 
 from l2l.extractors import Extractor, get_extractor
 from l2l.metrics import completion_metrics, hole_mse, metric_provenance
 from l2l.protocol import full_resolution_features
+from l2l.profile import timed
 from l2l.runtime import seeded_run
 from l2l.models import DomainClassifier, input_size
 
@@ -45,7 +46,7 @@ def complete(model: Any, images: torch.Tensor, mask: torch.Tensor, cfg: RunConfi
     seed = cfg.seed + 2000 + 7919 * dist.rank_world()[0]
 
     def block(part: Any) -> torch.Tensor:
-        with seeded_run(seed):
+        with seeded_run(seed), timed("complete"):
             return _complete_block(model, part, mask, device, cfg.precision, batch_size, seed)
 
     return dist.map_rows(block, images)
@@ -133,9 +134,10 @@ def _metric_rows(model: Any, split: Split, mask: torch.Tensor, extractor: Extrac
         images, rows = _test_rows(split, subset, max_images)
         x = take(images, rows)
         y = complete(model, x, mask, cfg)
-        out[subset] = completion_metrics(y, x, mask, extractor, n_boot=cfg.eval.n_boot,
-                                         seed=cfg.seed,
-                                         full_reference=full_reference(cfg, images, rows, extractor))
+        with timed("score"):
+            out[subset] = completion_metrics(
+                y, x, mask, extractor, n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                full_reference=full_reference(cfg, images, rows, extractor))
     return out
 
 

@@ -19,6 +19,7 @@ from l2l import dist
 from l2l.config import RunConfig, resolve_device
 from l2l.images import take
 from l2l.models import family
+from l2l.profile import timed
 from l2l.runtime import seeded_run
 from l2l.schedule import lr_at
 
@@ -74,7 +75,7 @@ def train_generator(model: torch.nn.Module, images: Any, cfg: RunConfig, *,
     Returns:
         History with columns step, loss, lr, time_s.
     """
-    with seeded_run(cfg.seed):
+    with seeded_run(cfg.seed), timed("train"):
         return _train_generator(model, images, cfg, desc=desc, progress=progress)
 
 
@@ -116,7 +117,7 @@ def train_classifier(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     Args:
         net: ``DomainClassifier``. x: uint8 [N, 3, S, S]. y: int64 [N] class ids.
     """
-    with seeded_run(cfg.seed + 7):
+    with seeded_run(cfg.seed + 7), timed("train"):
         return _train_classifier(net, x, y, cfg, progress=progress)
 
 

@@ -29,6 +29,7 @@ from l2l.experiments.store import (Run, completions, feature_extractor, retrain_
 from l2l.extractors import Extractor
 from l2l.io import load_or_compute
 from l2l.metrics import completion_metrics, metric_provenance
+from l2l.profile import timed
 
 P1_FAMILIES = ("diffusion", "vqgan", "mae")  # the paper's column groups, in its order
 TABLE_METHODS = ("original", "max_loss", "noisy_label", "retain_label", "random_encoder",
@@ -78,10 +79,12 @@ def score(run: Run, task: str, extractor: Extractor, *,
         mask = make_mask(task, cfg.data.image_size)
         for subset in subsets:
             images, index = test_rows(cfg, subset, limit=limit)
-            m = completion_metrics(completions(run, task, subset, limit=limit),
-                                   take(images, index), mask, extractor,
-                                   n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                                   full_reference=full_reference(cfg, images, index, extractor))
+            done = completions(run, task, subset, limit=limit)
+            with timed("score"):
+                m = completion_metrics(done, take(images, index), mask, extractor,
+                                       n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                                       full_reference=full_reference(cfg, images, index,
+                                                                     extractor))
             rows += [{"subset": subset, **r} for r in tidy_metrics(m)]
         return pd.DataFrame(rows)
 

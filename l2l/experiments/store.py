@@ -35,6 +35,7 @@ from l2l.extractors import Extractor, get_extractor
 from l2l.io import checkpoint_dict, load_or_compute
 from l2l.models import DomainClassifier, family, frozen_part, model_for
 from l2l.pretrained import load_pretrained
+from l2l.profile import timed
 from l2l.runtime import seeded_run
 from l2l.train import train_classifier, train_generator
 from l2l.unlearn import METHODS, unlearn
@@ -117,7 +118,7 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
     key = cache_key(cfg, "data", "model") | {"tokenizer": [t.tokenizer_steps, t.tokenizer_lr]}
 
     def compute() -> dict[str, Any]:
-        with seeded_run(cfg.seed + 11):
+        with seeded_run(cfg.seed + 11), timed("train"):
             hist = model.train_tokenizer(images.x_train, steps=t.tokenizer_steps,
                                          lr=t.tokenizer_lr,
                                          generator=torch.Generator().manual_seed(cfg.seed + 11))

@@ -34,6 +34,7 @@ import torch
 from l2l.config import RunConfig, unlearn_seed
 from l2l.images import check_images
 from l2l.models import input_size
+from l2l.profile import timed
 from l2l.runtime import seeded_run
 from l2l.unlearn import methods
 from l2l.unlearn.loop import HISTORY_COLUMNS, frozen_copy, history
@@ -78,7 +79,7 @@ def unlearn(original: torch.nn.Module, method: str, *, forget: Any, retain: Any,
         if len(data) == 0:
             raise ValueError(f"the {name} set is empty")
         check_images(data, f"unlearn() {name} set", size=input_size(original))
-    with seeded_run(unlearn_seed(cfg)):  # dropout and any other global draw: from the config
+    with seeded_run(unlearn_seed(cfg)), timed("unlearn"):  # dropout and any other global draw: from the config
         model, rows = METHOD_FUNCTIONS[method](original, forget, retain, cfg, progress)
     hist = history(rows)
     if rows and "lambda_source" in rows[0]:

@@ -34,6 +34,7 @@ import torch
 
 from l2l.config import config_hash
 from l2l.io import REPO_ROOT, atomic_write, cache_dir, file_sha256, load_or_compute
+from l2l.profile import timed
 
 T = TypeVar("T")
 ZOO_ENV = "L2L_ZOO_DIR"
@@ -135,12 +136,14 @@ def unpack(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_entry(scale: str, entry: dict[str, Any]) -> dict[str, Any]:
-    path = verify_file(scale, entry)
-    try:
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a file that matches its sha256 but will not load: a bad build
-        raise ZooError(f"zoo file {path} cannot be read ({exc}): rebuild the zoo with make zoo") from exc
-    return unpack(stored)
+    with timed("zoo"):
+        path = verify_file(scale, entry)
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # matches its sha256 but will not load: a bad build
+            raise ZooError(f"zoo file {path} cannot be read ({exc}): rebuild the zoo with "
+                           f"make zoo") from exc
+        return unpack(stored)
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
