@@ -11,6 +11,9 @@ machines) and writes ``results/small/portability_{probe,full}.csv``:
   scratch run store, scored by ``evaluation.hole_mse_table`` (centre hole, 500 images of each
   of forget train / forget test / retain test):
   how far a headline number moves. Minutes per family and setting.
+* ``--unlearned``: with the originals shipped in the model zoo (``l2l.zoo``) only what happens
+  after them can move: each family's zoo original unlearned by ``--methods`` (small recipe) in
+  a scratch run store, hashed and scored like ``--full``.
 
 Nothing here is a timed test; it is the measurement behind ``l2l.experiments.stability.TOLERANCE``.
 """
@@ -29,12 +32,34 @@ from typing import Any
 import pandas as pd
 
 SETTINGS: dict[str, dict[str, str]] = {
-    "2 threads": {},
-    "1 thread": {"OMP_NUM_THREADS": "1"},
+    "1 thread": {},  # l2l's fixed count (l2l.runtime)
+    "2 threads": {"L2L_THREADS": "2"},
     "ATEN avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
     "ATEN default": {"ATEN_CPU_CAPABILITY": "default"},
     "oneDNN AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},
 }
+
+
+def measure_unlearned(family: str, methods: list[str]) -> list[dict[str, Any]]:
+    """The rows of one family's zoo original unlearned by each of ``methods``."""
+    import torch
+
+    from l2l.config import for_family, preset
+    from l2l.evaluation import hole_mse_table
+    from l2l.experiments import store
+    from l2l.io import state_sha256
+
+    cfg = preset("small", device="cpu")
+    split = store.data(for_family(cfg, family))[1]
+    base = {"family": family, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+    rows = []
+    for method in methods:
+        run = store.unlearned(cfg, family, method, force=method not in store.TRAINED)
+        scores = hole_mse_table({method: run.model}, split, run.cfg).iloc[0].drop("model")
+        rows.append(base | {"role": method, "params_sha256": state_sha256(run.model)[:12]}
+                    | scores.to_dict())
+    return rows
 
 
 def measure(family: str, *, steps: int, full: bool, retrain: bool) -> list[dict[str, Any]]:
@@ -84,14 +109,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--steps", type=int, default=100, help="training steps (default mode)")
     ap.add_argument("--full", action="store_true", help="the full small recipe, scored")
     ap.add_argument("--retrain", action="store_true", help="with --full: the retrain too")
+    ap.add_argument("--unlearned", action="store_true",
+                    help="the zoo originals unlearned by --methods, scored")
+    ap.add_argument("--methods", nargs="+", default=["original", "li2024", "varshney2025"])
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.steps < 1:
         ap.error(f"--steps must be >= 1, got {args.steps}")
     if args.child:  # one setting, in its own process: print the rows as JSON
-        rows = [r for f in args.families
-                for r in measure(f, steps=args.steps, full=args.full, retrain=args.retrain)]
+        rows = [r for f in args.families for r in (
+            measure_unlearned(f, args.methods) if args.unlearned else
+            measure(f, steps=args.steps, full=args.full, retrain=args.retrain))]
         print(json.dumps(rows))
         return pd.DataFrame(rows)
     rows = []
@@ -100,7 +129,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             env = os.environ | SETTINGS[name] | {"L2L_OUTPUT_ROOT": scratch}
             cmd = [sys.executable, "-m", "l2l.portability", "--child", name, "--steps",
                    str(args.steps), "--families", *args.families] + \
-                  (["--full"] if args.full else []) + (["--retrain"] if args.retrain else [])
+                  (["--full"] if args.full else []) + (["--retrain"] if args.retrain else []) + \
+                  (["--unlearned", "--methods", *args.methods] if args.unlearned else [])
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             rows += [{"setting": name, **r} for r in json.loads(out.stdout.strip().splitlines()[-1])]
             print(name, "done", flush=True)
@@ -108,10 +138,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     from l2l.config import preset
     from l2l.io import save_table
 
-    mode = "full" if args.full else "probe"
+    mode = "unlearned" if args.unlearned else "full" if args.full else "probe"
     save_table(table, f"portability_{mode}", preset("small"), provenance={
         "extractor": "none (parameter hashes, losses, hole MSE)", "settings": SETTINGS,
-        "steps": None if args.full else args.steps, "retrain": args.retrain, "seed": 0,
+        "steps": None if args.full or args.unlearned else args.steps, "retrain": args.retrain,
+        "methods": args.methods if args.unlearned else None, "seed": 0,
         "command": "python -m l2l.portability " + " ".join(argv if argv is not None else sys.argv[1:])})
     print(table.to_string(index=False))
     return table
