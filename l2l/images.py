@@ -149,6 +149,22 @@ def make_mask(name: str, size: int) -> torch.Tensor:
                      "outpaint_k")
 
 
+def centre_box_masks(batch: int, size: int, *,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Train-time centre holes: per row a centred square whose side is drawn uniformly from the
+    even sides size/4 .. size/2 (``centre_quarter`` .. ``centre_half`` and the sizes between).
+
+    Returns:
+        float32 [batch, 1, size, size] in {0, 1} (1 = hole), on the CPU.
+    """
+    sides = torch.arange(max(2, size // 4), max(2, size // 2) + 1, 2)
+    pick = sides[torch.randint(len(sides), (batch,), generator=generator)]
+    lo = (size - pick) // 2
+    rows = torch.arange(size)
+    inside = (rows >= lo[:, None]) & (rows < (lo + pick)[:, None])  # [batch, size]
+    return (inside[:, :, None] & inside[:, None, :]).float().unsqueeze(1)
+
+
 def masked_input(x: torch.Tensor, mask: torch.Tensor, fill: float = 0.5) -> torch.Tensor:
     """What the model is shown: x [B, 3, H, W] in [0, 1] with the hole set to ``fill``."""
     return x * (1 - mask) + fill * mask

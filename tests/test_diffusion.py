@@ -386,3 +386,31 @@ def test_build_palette_sizes_and_errors() -> None:
     assert paper.sample_steps == 2000 and paper.test_schedule == (2000, 1e-4, 0.09)
     assert paper.min_gamma == 0 and paper.temperature == 1 and paper.sampler == "ancestral"
     assert paper.prediction == "eps" and SIZES["tiny"].prediction == "v"
+
+
+def test_centre_box_masks_are_the_test_holes_and_the_sizes_between():
+    from l2l.images import centre_box_masks, make_mask
+
+    masks = centre_box_masks(300, 32, generator=torch.Generator().manual_seed(0))
+    assert masks.shape == (300, 1, 32, 32) and set(masks.unique().tolist()) == {0.0, 1.0}
+    sides = masks[:, 0].sum((1, 2)).sqrt().round().int()
+    assert set(sides.tolist()) == {8, 10, 12, 14, 16}  # centre_quarter .. centre_half
+    for mask, side in zip(masks[:20], sides[:20]):
+        assert torch.equal(mask[None], make_mask(f"centre_{int(side) // 2}", 32))
+
+
+def test_hybrid_centre_training_masks_are_half_centre_squares():
+    from l2l.models import build_model
+
+    model = build_model("diffusion", "tiny")
+    assert model.spec.train_mask == "hybrid_centre"
+    masks = model.sample_mask(400, generator=torch.Generator().manual_seed(0))
+    m = masks[:, 0]
+    rows, cols = m.amax(2), m.amax(1)
+    side = rows.sum(1)
+    square = (m.sum((1, 2)) == side * side) & (rows.sum(1) == cols.sum(1))
+    centred = (rows.argmax(1) == (32 - side) // 2) & (cols.argmax(1) == (32 - side) // 2)
+    share = (square & centred).float().mean().item()
+    assert 0.4 < share < 0.6, share
+    with pytest.raises(ValueError, match="train_mask"):
+        build_model("diffusion", "tiny", train_mask="boxes")

@@ -164,3 +164,16 @@ def test_the_committed_zoo_verifies(monkeypatch):
     planned = {i.name for i in plan("small")}
     assert planned <= {e["item"] for e in entries.values()} | {
         i.name for i in plan("small") if i.role == "tokenizer"}
+
+
+def test_an_entry_made_with_another_model_spec_is_not_served(use_zoo):
+    path = use_zoo / "manifest.json"
+    manifest = json.loads(path.read_text())
+    entry = next(e for e in manifest["entries"].values() if e["cache_file"] == "original.pt"
+                 and e["key"]["model"]["family"] == "mae")
+    assert entry["spec"]["embed_dim"] > 0  # the size's spec is recorded beside the key
+    entry["spec"]["embed_dim"] += 1  # as if the size had been redefined since the zoo was made
+    path.write_text(json.dumps(manifest))
+    with pytest.warns(zoo.ZooMissWarning, match=r"another model spec: embed_dim"):
+        run = store.unlearned(preset("smoke"), "mae", "original")
+    assert len(run.history) > 0

@@ -124,7 +124,8 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
                                          generator=torch.Generator().manual_seed(cfg.seed + 11))
         return {"model": part.state_dict(), "history": hist.to_dict("list")}
 
-    ckpt = load_or_train(key, "tokenizer.pt", compute, scale=cfg.scale, force=force)
+    ckpt = load_or_train(key, "tokenizer.pt", compute, scale=cfg.scale, force=force,
+                         spec=part.spec)
     part.load_state_dict(ckpt["model"])
     part.requires_grad_(False).eval()
 
@@ -215,7 +216,8 @@ def trained_generator(cfg: RunConfig, role: str, images: ImageSet, split: Split,
         hist = train_generator(model, train_data, cfg, desc=role)
         return checkpoint_dict(model, cfg, step=cfg.train.steps) | {"history": hist.to_dict("list")}
 
-    ckpt = load_or_train(key, f"{role}.pt", compute, scale=cfg.scale, force=force)
+    ckpt = load_or_train(key, f"{role}.pt", compute, scale=cfg.scale, force=force,
+                         spec=model.spec)
     return _restore(ckpt, model)
 
 

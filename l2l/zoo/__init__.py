@@ -23,6 +23,7 @@ temporary one).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -146,6 +147,15 @@ def load_entry(scale: str, entry: dict[str, Any]) -> dict[str, Any]:
         return unpack(stored)
 
 
+def spec_dict(spec: Any) -> dict[str, Any] | None:
+    """A model's architecture-and-sampler spec (a dataclass) as plain JSON, or None. A size's
+    name is in the key, its spec is not: the manifest keeps the spec, so an entry made before a
+    size was redefined is not served for the new one."""
+    if spec is None:
+        return None
+    return json.loads(json.dumps(dataclasses.asdict(spec), default=str))
+
+
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(d, dict):
         return {prefix: d}
@@ -155,25 +165,29 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    want, have = _flat(want), _flat(have)
+    return [f"{k}: zoo {have.get(k, '(absent)')!r}, here {want.get(k, '(absent)')!r}"
+            for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+
+
+def _listed(fields: list[str]) -> str:
+    more = f" (+{len(fields) - 3} more)" if len(fields) > 3 else ""
+    return "; ".join(fields[:3]) + more
+
+
 def mismatch(key: dict[str, Any], filename: str, manifest: dict[str, Any]) -> str:
     """Why no zoo entry serves ``key``: the nearest entry of the same kind and the fields that
     differ, or that the zoo holds none of that kind."""
-    want = _flat(json.loads(json.dumps(key, default=str)))
+    want = json.loads(json.dumps(key, default=str))
     family = (key.get("model") or {}).get("family")
     same_kind = [e for e in manifest["entries"].values() if e["cache_file"] == filename
                  and (e["key"].get("model") or {}).get("family") == family]
     if not same_kind:
         return f"the zoo holds no {Path(filename).stem} model of this kind"
 
-    def diff(entry: dict[str, Any]) -> list[str]:
-        have = _flat(entry["key"])
-        return [f"{k}: zoo {have.get(k, '(absent)')!r}, here {want.get(k, '(absent)')!r}"
-                for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
-
-    best = min(same_kind, key=lambda e: len(diff(e)))
-    fields = diff(best)
-    more = f" (+{len(fields) - 3} more)" if len(fields) > 3 else ""
-    return f"nearest zoo entry {best['file']} differs in " + "; ".join(fields[:3]) + more
+    best = min(same_kind, key=lambda e: len(_differences(want, e["key"])))
+    return f"nearest zoo entry {best['file']} differs in " + _listed(_differences(want, best["key"]))
 
 
 def check_cache_stamp(scale: str, manifest: dict[str, Any]) -> None:
@@ -199,9 +213,11 @@ def check_cache_stamp(scale: str, manifest: dict[str, Any]) -> None:
 _STAMPED: set[str] = set()
 
 
-def lookup(key: dict[str, Any], filename: str, scale: str) -> dict[str, Any] | None:
-    """The zoo's checkpoint for run-store entry (``key``, ``filename``), or None (with a
-    ``ZooMissWarning``) when the scale has a zoo that does not hold it, or None when it has none."""
+def lookup(key: dict[str, Any], filename: str, scale: str, *,
+           spec: Any = None) -> dict[str, Any] | None:
+    """The zoo's checkpoint for run-store entry (``key``, ``filename``) made with model ``spec``,
+    or None (with a ``ZooMissWarning``) when the scale has a zoo that does not hold it, or None
+    when it has none."""
     manifest = read_manifest(scale)
     if manifest is None or filename not in KINDS:
         return None
@@ -210,33 +226,39 @@ def lookup(key: dict[str, Any], filename: str, scale: str) -> dict[str, Any] | N
         _STAMPED.add(scale)
     entry = manifest["entries"].get(entry_id(key, filename))
     if entry is not None and entry["key"] == json.loads(json.dumps(key, default=str)):
-        return load_entry(scale, entry)
+        if entry.get("spec") == spec_dict(spec):
+            return load_entry(scale, entry)
+        why = (f"zoo entry {entry['file']} was made with another model spec: "
+               + _listed(_differences(spec_dict(spec) or {}, entry.get("spec") or {})))
+    else:
+        why = mismatch(key, filename, manifest)
     if not os.environ.get(BUILDING_ENV):
         warnings.warn(f"model zoo: no entry matches this {Path(filename).stem} model "
-                      f"({entry_id(key, filename)}): {mismatch(key, filename, manifest)}; "
-                      f"training it here (make zoo would ship it)", ZooMissWarning, stacklevel=3)
+                      f"({entry_id(key, filename)}): {why}; training it here (make zoo would "
+                      f"ship it)", ZooMissWarning, stacklevel=3)
     return None
 
 
 def load_or_train(key: dict[str, Any], filename: str, compute: Callable[[], T], *, scale: str,
-                  force: bool = False) -> T:
-    """``io.load_or_compute`` with the zoo in front: a trained model the zoo holds is loaded
-    from it (``force`` skips the zoo and retrains into the cache)."""
+                  force: bool = False, spec: Any = None) -> T:
+    """``io.load_or_compute`` with the zoo in front: a trained model the zoo holds (same key,
+    same model ``spec``) is loaded from it (``force`` skips the zoo and retrains into the
+    cache)."""
     if not force:
-        stored = lookup(key, filename, scale)
+        stored = lookup(key, filename, scale, spec=spec)
         if stored is not None:
             return stored  # type: ignore[return-value]
     value = load_or_compute(key, filename, compute, scale=scale, force=force)
     if _RECORDER is not None:
-        _RECORDER.append((key, filename))
+        _RECORDER.append((key, filename, spec_dict(spec)))
     return value
 
 
-_RECORDER: list[tuple[dict[str, Any], str]] | None = None
+_RECORDER: list[tuple[dict[str, Any], str, dict[str, Any] | None]] | None = None
 
 
-def record(into: list[tuple[dict[str, Any], str]] | None) -> None:
-    """Collect (key, filename) of every entry ``load_or_train`` trains or reads from the cache
-    into ``into`` (None stops): how ``make zoo`` learns what a store call made."""
+def record(into: list[tuple[dict[str, Any], str, dict[str, Any] | None]] | None) -> None:
+    """Collect (key, filename, spec) of every entry ``load_or_train`` trains or reads from the
+    cache into ``into`` (None stops): how ``make zoo`` learns what a store call made."""
     global _RECORDER
     _RECORDER = into

@@ -137,7 +137,8 @@ def _history_facts(ckpt: dict[str, Any]) -> dict[str, Any]:
             "wall_s": round(float(times[-1]), 1) if times else None}
 
 
-def write_entry(scale: str, key: dict[str, Any], filename: str, item: Item) -> str:
+def write_entry(scale: str, key: dict[str, Any], filename: str, spec: dict[str, Any] | None,
+                item: Item) -> str:
     """Copy one trained run-store entry into the zoo (float16) and list it in the manifest."""
     ckpt = torch.load(cache_entry(key, scale) / filename, map_location="cpu", weights_only=True)
     eid = entry_id(key, filename)
@@ -150,7 +151,7 @@ def write_entry(scale: str, key: dict[str, Any], filename: str, item: Item) -> s
         manifest["entries"][eid] = {
             "file": path.name, "sha256": file_sha256(path), "bytes": size,
             "cache_file": filename, "item": item.name,
-            "key": json.loads(json.dumps(key, default=str)),
+            "key": json.loads(json.dumps(key, default=str)), "spec": spec,
             "training": _history_facts(ckpt), "machine": machine(), "scores": None}
     return eid
 
@@ -204,13 +205,13 @@ def _run_item(item: Item, device: str) -> list[str]:
 
     cfg = dataclasses.replace(item.cfg, device=device)
     item = Item(item.name, item.role, cfg)
-    made: list[tuple[dict[str, Any], str]] = []
+    made: list[tuple[dict[str, Any], str, dict[str, Any] | None]] = []
     record(made)
     try:
         _train(item)
     finally:
         record(None)
-    written = [write_entry(cfg.scale, key, filename, item) for key, filename in made]
+    written = [write_entry(cfg.scale, key, filename, spec, item) for key, filename, spec in made]
     if item.role in ("original", "retrain"):
         eid = entry_id(trained_key(cfg, item.role), f"{item.role}.pt")
         with _manifest_lock(cfg.scale) as manifest:
