@@ -6,6 +6,7 @@ import torch
 
 from l2l import config, experiments
 from l2l.evaluation import selectivity
+from l2l.experiments import harness
 
 
 def test_run_generators_table_shape():
@@ -16,7 +17,7 @@ def test_run_generators_table_shape():
     assert table["mask"].unique().tolist() == masks
     refs = ["mean fill", "noise fill", "mae", "autoencoder"]
     expected = [m for mask in masks for m in refs + (["mae retrain", "autoencoder retrain"]
-                                                     if mask == cfg.eval.hole else [])]
+                                                     if mask in harness.RETRAIN_MASKS else [])]
     assert table["model"].tolist() == expected
     assert table["forget_mse_hole"].map(math.isfinite).all()
     trained = table[~table["model"].str.endswith("fill")]
