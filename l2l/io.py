@@ -112,9 +112,12 @@ def save_table(
     """Write ``results/<scale>/<name>.csv`` and a JSON sidecar saying how it was made.
 
     The sidecar holds the full config and its hash, package versions, the resolved device and
-    ``provenance`` (feature extractor, image counts, ...). No timestamps: the same run gives
+    ``provenance`` (feature extractor, image counts, ...), and at a scale with a model zoo the
+    sha256 of its manifest (the models it was made from). No timestamps: the same run gives
     byte-identical files.
     """
+    from l2l.zoo import manifest_sha256
+
     if df.empty:
         raise ValueError(f"refusing to save an empty table {name!r}")
     out = results_dir(cfg.scale)
@@ -129,6 +132,8 @@ def save_table(
         "versions": versions(),
         "provenance": provenance or {},
     }
+    if (zoo := manifest_sha256(cfg.scale)) is not None:
+        sidecar["zoo_manifest_sha256"] = zoo
     return csv, write_json(out / f"{name}.json", sidecar)
 
 

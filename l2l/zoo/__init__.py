@@ -87,6 +87,12 @@ def read_manifest(scale: str) -> dict[str, Any] | None:
     return manifest
 
 
+def manifest_sha256(scale: str) -> str | None:
+    """sha256 of the scale's manifest (which zoo a result was made with), None without a zoo."""
+    path = zoo_dir(scale) / MANIFEST
+    return file_sha256(path) if path.exists() else None
+
+
 _VERIFIED: dict[tuple[str, int, int], str] = {}
 
 
