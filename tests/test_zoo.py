@@ -151,6 +151,12 @@ def test_pack_stores_float16_and_unpacks_float32():
     assert torch.equal(back["steps"], state["steps"]) and torch.equal(back["curve"], state["curve"])
 
 
+# Plan items the committed zoo does not hold yet: their models are trained in-process by
+# make small (with a ZooMissWarning). The VQ-GAN's small recipe does not meet the competence bar
+# yet (README "The model zoo"); its entries follow when it does. Empty it then.
+ZOO_PENDING = {"tokenizer vqgan", "original vqgan", "retrain vqgan"}
+
+
 def test_the_committed_zoo_verifies(monkeypatch):
     monkeypatch.delenv(zoo.ZOO_ENV, raising=False)
     manifest = REPO_ROOT / "l2l" / "zoo" / "small" / "manifest.json"
@@ -162,8 +168,9 @@ def test_the_committed_zoo_verifies(monkeypatch):
     assert sum(e["bytes"] for e in entries.values()) <= zoo.MAX_ZOO_BYTES
     assert all(e["bytes"] <= zoo.MAX_FILE_BYTES for e in entries.values())
     planned = {i.name for i in plan("small")}
-    assert planned <= {e["item"] for e in entries.values()} | {
-        i.name for i in plan("small") if i.role == "tokenizer"}
+    assert planned - {e["item"] for e in entries.values()} == ZOO_PENDING
+    for e in entries.values():
+        assert (e["scores"] is not None) == (e["cache_file"] in ("original.pt", "retrain.pt"))
 
 
 def test_an_entry_made_with_another_model_spec_is_not_served(use_zoo):
