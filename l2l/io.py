@@ -64,12 +64,10 @@ def data_path(cfg: RunConfig, relative: str) -> Path:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the packages that change numbers, and the torch thread count (it changes the
-    bits too; ``l2l.runtime``)."""
-    from l2l.runtime import fix_threads
-
+    """Versions of the packages that change numbers, and the torch thread count the process
+    computes with (it changes the bits too; ``l2l.runtime`` fixes it)."""
     out = {"python": platform.python_version(), "l2l": l2l.__version__,
-           "torch_threads": str(fix_threads())}
+           "torch_threads": str(torch.get_num_threads())}
     for pkg in ("torch", "torchvision", "numpy", "scipy", "pandas", "clean-fid", "scikit-image"):
         try:
             out[pkg] = metadata.version(pkg)
