@@ -94,6 +94,8 @@ class TrainConfig:
     classifier_lr: float = 2e-3
     tokenizer_steps: int = 0  # VQ-GAN only: the tokenizer is trained first, then frozen
     tokenizer_lr: float = 2e-3
+    # scale of the tokenizer's adaptive PatchGAN term (l2l.models.vqgan.train_tokenizer; 0: L2 only)
+    tokenizer_adversarial: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,8 @@ KEY_STABLE_DEFAULTS = {("unlearn", "lam_rule"): "retrain", ("data", "sample_seed
                        ("data", "proxy_per_class"): 0,
                        ("unlearn", "retain_fraction"): 1.0, ("unlearn", "noise_type"): "normal",
                        ("eval", "is_network"): "", ("eval", "fid_reference"): "matched",
-                       ("model", "sample_steps"): 0, ("model", "retrain_checkpoint"): ""}
+                       ("model", "sample_steps"): 0, ("model", "retrain_checkpoint"): "",
+                       ("train", "tokenizer_adversarial"): 0.0}
 NOISE_TYPES = ("normal", "uniform", "constant")  # UnlearnConfig.noise_type
 IS_NETWORKS = ("inception_tv_released", "inception_tv", "places_resnet50")  # l2l.protocol
 FID_REFERENCES = ("matched", "full_resolution")  # EvalConfig.fid_reference, l2l.protocol
@@ -535,6 +538,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"unlearn.ft_steps must be -1 (= steps), 0 or more, got {u.ft_steps}")
     if u.alpha < 0 or u.lr <= 0 or u.steps < 0:
         raise ValueError("unlearn.alpha must be >= 0, unlearn.lr > 0 and unlearn.steps >= 0")
+    if cfg.train.tokenizer_adversarial < 0:
+        raise ValueError(f"train.tokenizer_adversarial must be >= 0, got "
+                         f"{cfg.train.tokenizer_adversarial}")
     return cfg
 
 
@@ -549,7 +555,8 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 # into both (or only here when ``cache_key`` never holds it, as ``precision``).
 FULL_KEY_STABLE_DEFAULTS = {k: KEY_STABLE_DEFAULTS[k] for k in (
     ("eval", "is_network"), ("eval", "fid_reference"), ("model", "sample_steps"),
-    ("model", "retrain_checkpoint"))} | {(None, "precision"): "fp32"}
+    ("model", "retrain_checkpoint"), ("train", "tokenizer_adversarial"))} | {
+    (None, "precision"): "fp32"}
 
 
 def key_dict(cfg: RunConfig) -> dict[str, Any]:

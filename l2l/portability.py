@@ -82,6 +82,7 @@ def measure(family: str, *, steps: int, full: bool, retrain: bool) -> list[dict[
         model = model_for(cfg)
         if (part := frozen_part(model)) is not None:  # the tokenizer is what is trained first
             hist = model.train_tokenizer(images.x_train, steps=steps, lr=cfg.train.tokenizer_lr,
+                                         adversarial=cfg.train.tokenizer_adversarial,
                                          generator=torch.Generator().manual_seed(cfg.seed + 11),
                                          progress=False)
             params, what = part, "tokenizer"

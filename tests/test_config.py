@@ -72,3 +72,12 @@ def test_cache_key_picks_parts():
     assert cache_key(replace(cfg, alpha=0.5), "data", "train") == key
     with pytest.raises(ValueError, match="unknown config part"):
         cache_key(cfg, "optimizer")
+
+
+def test_tokenizer_adversarial_keys_only_when_set_and_must_be_non_negative():
+    cfg = preset("smoke", family="vqgan")
+    assert "tokenizer_adversarial" not in cache_key(cfg, "train")["train"]  # old keys stay valid
+    on = replace(cfg, train__tokenizer_adversarial=0.5)
+    assert cache_key(on, "train")["train"]["tokenizer_adversarial"] == 0.5
+    with pytest.raises(ValueError, match="tokenizer_adversarial must be >= 0"):
+        preset("smoke", family="vqgan", train__tokenizer_adversarial=-1.0)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
 from l2l.data import make_mask
 from l2l.models.mage import MAGE, SIZES, TokenMask, build_mage, load_official
-from l2l.models.vqgan import load_official_vqgan, reconstruction_mse
+from l2l.models.vqgan import (PatchDiscriminator, adaptive_weight, load_official_vqgan,
+                              reconstruction_mse, train_tokenizer)
 
 
 @pytest.fixture
@@ -60,6 +64,46 @@ def test_tokenizer_training_improves_round_trip_uses_codes_and_freezes(smoke: MA
     assert not any(p.requires_grad for p in smoke.tokenizer_parameters())
     out = smoke.vqgan.decode_tokens(ids)
     assert out.shape == x[:16].shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_adversarial_tokenizer_term_starts_late_stays_finite_and_is_seeded(smoke: MAGE) -> None:
+    x = smooth_images(32)
+    start = copy.deepcopy(smoke.vqgan.state_dict())
+
+    def run(adversarial: float) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+        smoke.vqgan.load_state_dict(start)
+        hist = smoke.train_tokenizer(x, steps=20, batch_size=8, lr=3e-3, adversarial=adversarial,
+                                     generator=torch.Generator().manual_seed(0), progress=False)
+        return hist, copy.deepcopy(smoke.vqgan.state_dict())
+
+    plain, w_plain = run(0.0)
+    assert plain["adv_loss"].isna().all() and plain["disc_loss"].isna().all()
+    hist, w_adv = run(0.5)
+    on = hist["step"] >= 6  # adversarial_start 0.3 of 20 steps
+    assert hist.loc[~on, "adv_loss"].isna().all()
+    assert np.isfinite(hist.loc[on, ["adv_loss", "disc_loss"]].to_numpy()).all()
+    assert hist.loc[on, "disc_loss"].between(0, 4).all()  # two hinge terms
+    assert any(not torch.equal(w_plain[k], w_adv[k]) for k in w_plain)
+    _, w_again = run(0.5)
+    assert all(torch.equal(w_adv[k], w_again[k]) for k in w_adv)  # critic seeded by `generator`
+
+
+def test_adaptive_weight_is_the_gradient_norm_ratio() -> None:
+    w = torch.randn(4, 3, requires_grad=True)
+    rec, adv = (3 * w).sum(), (-0.5 * w).sum()
+    assert adaptive_weight(rec, adv, w, 0.2).item() == pytest.approx(0.2 * 6, rel=1e-3)
+
+
+@pytest.mark.parametrize("kw", [{"adversarial": -0.1}, {"adversarial": 0.5, "adversarial_start": 1.5}])
+def test_bad_adversarial_settings_stop_before_training(smoke: MAGE, kw: dict) -> None:
+    before = copy.deepcopy(smoke.vqgan.state_dict())
+    with pytest.raises(ValueError, match="adversarial"):
+        train_tokenizer(smoke.vqgan, smooth_images(8), steps=2, **kw)
+    assert all(torch.equal(before[k], v) for k, v in smoke.vqgan.state_dict().items())
+
+
+def test_patch_discriminator_shape() -> None:
+    assert PatchDiscriminator()(torch.rand(2, 3, 32, 32)).shape == (2, 1, 8, 8)
 
 
 # ---- masks and loss -----------------------------------------------------------------------------

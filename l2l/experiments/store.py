@@ -115,12 +115,15 @@ def frozen_tokenizer(model: torch.nn.Module, cfg: RunConfig, images: ImageSet, *
         part.load_state_dict(frozen_part(load_pretrained(cfg)[0]).state_dict())
         part.requires_grad_(False).eval()
         return
-    key = cache_key(cfg, "data", "model") | {"tokenizer": [t.tokenizer_steps, t.tokenizer_lr]}
+    recipe = [t.tokenizer_steps, t.tokenizer_lr] + ([t.tokenizer_adversarial]
+                                                    if t.tokenizer_adversarial else [])
+    key = cache_key(cfg, "data", "model") | {"tokenizer": recipe}
 
     def compute() -> dict[str, Any]:
         with seeded_run(cfg.seed + 11), timed("train"):
             hist = model.train_tokenizer(images.x_train, steps=t.tokenizer_steps,
                                          lr=t.tokenizer_lr,
+                                         adversarial=t.tokenizer_adversarial,
                                          generator=torch.Generator().manual_seed(cfg.seed + 11))
         return {"model": part.state_dict(), "history": hist.to_dict("list")}
 

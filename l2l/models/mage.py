@@ -513,7 +513,7 @@ class MAGE(nn.Module):
 
     def train_tokenizer(self, images: Any, *, steps: int, batch_size: int = 64,
                         lr: float = 2e-3, generator: OptGenerator = None,
-                        progress: bool = True) -> pd.DataFrame:
+                        adversarial: float = 0.0, progress: bool = True) -> pd.DataFrame:
         """Train the VQGAN (``l2l.models.vqgan.train_tokenizer``), then freeze it.
 
         Args:
@@ -525,7 +525,8 @@ class MAGE(nn.Module):
         self.vqgan.requires_grad_(True)
         try:
             history = train_tokenizer(self.vqgan, images, steps=steps, batch_size=batch_size,
-                                      lr=lr, generator=generator, progress=progress)
+                                      lr=lr, generator=generator, adversarial=adversarial,
+                                      progress=progress)
         finally:
             self.vqgan.requires_grad_(False)
             self.vqgan.eval()

@@ -17,9 +17,11 @@ Architecture details kept from that code, because the official weights depend on
 
 Small-scale decisions (Li et al. use the released tokenizer ``vqgan_jax_strongaug.ckpt``, linked
 from the jpmorganchase/i2i_mage README, and never retrain it): the tokenizer is trained with an L2
-reconstruction loss plus the VQ codebook and commitment terms (beta 0.25), no GAN or perceptual
-loss (they need a discriminator / a pretrained network and many more steps than a CPU budget
-allows). Codebook collapse is avoided with a k-means
+reconstruction loss plus the VQ codebook and commitment terms (beta 0.25). A real VQGAN adds a
+perceptual and an adversarial term; the perceptual one needs a pretrained network (none ships),
+the adversarial one is optional here (``train_tokenizer(adversarial=...)``): taming's hinge
+PatchGAN, shrunk (``PatchDiscriminator``), weighted adaptively against the reconstruction gradient
+at the decoder's last layer and switched on part-way through. Codebook collapse is avoided with a k-means
 initialisation from the first batch's encoder outputs and dead-code restarts (codes unused for a
 window of steps are moved onto random encoder outputs of the current batch).
 """
@@ -297,46 +299,103 @@ def reconstruction_mse(tokenizer: VQGAN, x: Tensor) -> float:
         return F.mse_loss(tokenizer.decode_tokens(tokenizer.encode_tokens(x)), x).item()
 
 
+class PatchDiscriminator(nn.Module):
+    """PatchGAN critic (taming's ``NLayerDiscriminator``, shrunk, GroupNorm for BatchNorm):
+    image [B, 3, S, S] in [0, 1] -> logits [B, 1, S / 2 ** layers, S / 2 ** layers]."""
+
+    def __init__(self, ch: int = 32, layers: int = 2, groups: int = 8) -> None:
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2)]
+        width = ch
+        for _ in range(layers - 1):
+            mods += [nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),
+                     nn.GroupNorm(groups, 2 * width), nn.LeakyReLU(0.2)]
+            width *= 2
+        mods.append(nn.Conv2d(width, 1, 3, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(2 * x - 1)
+
+
+def adaptive_weight(rec: Tensor, adv: Tensor, last: Tensor, scale: float) -> Tensor:
+    """taming's balance of the adversarial term: ``scale * |grad rec| / |grad adv|`` at the
+    decoder's last weight (detached, clamped to [0, 1e4])."""
+    g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
+    g_adv = torch.autograd.grad(adv, last, retain_graph=True)[0]
+    return (scale * g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
+
+
 def train_tokenizer(tokenizer: VQGAN, images: Any, *, steps: int, batch_size: int = 64,
                     lr: float = 2e-3, generator: torch.Generator | None = None,
-                    restart_every: int = 20, progress: bool = True) -> pd.DataFrame:
-    """Train the tokenizer in place: L2 reconstruction + VQ codebook/commitment loss.
+                    restart_every: int = 20, adversarial: float = 0.0,
+                    adversarial_start: float = 0.3, progress: bool = True) -> pd.DataFrame:
+    """Train the tokenizer in place: L2 reconstruction + VQ codebook/commitment loss, plus, with
+    ``adversarial`` > 0, a hinge PatchGAN term from step ``adversarial_start * steps`` on.
 
     Adam with 5 % warm-up then cosine decay. The codebook is k-means-initialised from the first
     batch; every ``restart_every`` steps, codes not chosen during that window are restarted on
-    random encoder outputs of the current batch (0 disables restarts).
+    random encoder outputs of the current batch (0 disables restarts). The adversarial term is
+    ``adaptive_weight(..., adversarial) * -D(reconstruction)``; the critic (``PatchDiscriminator``,
+    same optimiser settings, initialised from ``generator``) takes one hinge step per step and is
+    discarded afterwards.
 
     Args:
         tokenizer: the ``VQGAN`` to train (its parameters must be trainable).
         images: uint8/float [N, 3, S, S] tensor or indexable data set (values as ``data.take``).
         steps, batch_size, lr: optimisation budget.
         generator: CPU generator for batches and restarts (seeded by the caller).
+        adversarial: scale of the adaptive adversarial weight (0: off, the L2-only tokenizer).
+        adversarial_start: fraction of ``steps`` trained on reconstruction alone first.
 
     Returns:
-        History with columns step, loss, rec_mse, vq_loss, codes_used, restarted, time_s
-        (``codes_used`` = distinct codes in the step's batch).
+        History with columns step, loss, rec_mse, vq_loss, codes_used, restarted, time_s, adv_loss,
+        disc_loss (``codes_used`` = distinct codes in the step's batch; the last two NaN while the
+        adversarial term is off).
     """
+    if adversarial < 0 or not 0 <= adversarial_start <= 1:
+        raise ValueError(f"adversarial = {adversarial} must be >= 0 and adversarial_start = "
+                         f"{adversarial_start} in [0, 1]")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     device = next(tokenizer.parameters()).device
     tokenizer.train()
     opt = torch.optim.Adam(tokenizer.parameters(), lr=lr, betas=(0.5, 0.9))
+    critic = critic_opt = None
+    if adversarial > 0:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+            critic = PatchDiscriminator().to(device)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9))
+    adv_from = int(adversarial_start * steps) if critic is not None else steps
     used = torch.zeros(tokenizer.spec.n_embed, dtype=torch.bool, device=device)
     rows, start, restarted = [], time.perf_counter(), 0
     for step in tqdm(range(steps), desc="tokenizer", disable=not progress, mininterval=5):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr, 0.05)
+        for o in (opt, critic_opt):
+            for group in (o.param_groups if o is not None else ()):
+                group["lr"] = lr_at(step, steps, lr, 0.05)
         x = take(images, torch.randint(len(images), (batch_size,), generator=gen)).to(device)
         if step == 0:
             kmeans_init(tokenizer.quantize, tokenizer.encoder(x).detach(), generator=gen)
         z = tokenizer.encoder(x)
         z_q, vq_loss, ids = tokenizer.quantize(z)
-        rec = F.mse_loss(tokenizer.decoder(z_q), x)
+        out = tokenizer.decoder(z_q)
+        rec = F.mse_loss(out, x)
         loss = rec + vq_loss
+        adv_loss = disc_loss = torch.tensor(float("nan"))
+        if step >= adv_from:
+            adv_loss = -critic(out).mean()
+            loss = loss + adaptive_weight(rec, adv_loss, tokenizer.decoder.conv_out.weight,
+                                          adversarial) * adv_loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"tokenizer: loss is {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if step >= adv_from:
+            disc_loss = (F.relu(1 - critic(x)).mean() + F.relu(1 + critic(out.detach())).mean())
+            critic_opt.zero_grad(set_to_none=True)
+            disc_loss.backward()
+            critic_opt.step()
         used[ids.flatten()] = True
         if restart_every and (step + 1) % restart_every == 0 and step < steps - restart_every:
             restarted += restart_dead_codes(tokenizer.quantize, z.detach(), ~used, generator=gen)
@@ -344,10 +403,11 @@ def train_tokenizer(tokenizer: VQGAN, images: Any, *, steps: int, batch_size: in
         if step % 10 == 0 or step == steps - 1:
             rows.append({"step": step, "loss": loss.item(), "rec_mse": rec.item(),
                          "vq_loss": vq_loss.item(), "codes_used": int(ids.unique().numel()),
-                         "restarted": restarted, "time_s": time.perf_counter() - start})
+                         "restarted": restarted, "time_s": time.perf_counter() - start,
+                         "adv_loss": adv_loss.item(), "disc_loss": disc_loss.item()})
     tokenizer.eval()
     return pd.DataFrame(rows, columns=["step", "loss", "rec_mse", "vq_loss", "codes_used",
-                                       "restarted", "time_s"])
+                                       "restarted", "time_s", "adv_loss", "disc_loss"])
 
 
 def load_official_vqgan(tokenizer: VQGAN, checkpoint: Mapping[str, Any]) -> None:
