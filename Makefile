@@ -51,12 +51,19 @@ paper-dry: install
 # Every notebook in order, headless, at $(SCALE); executed copies go to results/$(SCALE)/executed/.
 # Each notebook's wall time and its seconds per run kind (l2l.profile) go to
 # results/$(SCALE)/profile/ (python -m l2l.bench --make-small assembles bench_make_small.csv).
+# FROM=NN resumes an interrupted run at notebook NN (the earlier ones' times are kept).
 PROFILE = results/$(SCALE)/profile
+FROM ?=
 run:
 	@mkdir -p results/$(SCALE)/executed $(PROFILE)
-	@echo "notebook,wall_ms" > $(PROFILE)/notebooks.csv
+	@if [ -z "$(FROM)" ] || [ ! -f $(PROFILE)/notebooks.csv ]; then \
+	  echo "notebook,wall_ms" > $(PROFILE)/notebooks.csv; fi
 	@for nb in $(NOTEBOOKS); do \
-	  name=$$(basename $$nb); start=$$(date +%s%N); \
+	  name=$$(basename $$nb); \
+	  if [ -n "$(FROM)" ] && [ "$${name%%_*}" \< "$(FROM)" ]; then continue; fi; \
+	  if [ -n "$(FROM)" ]; then grep -v "^$${name%.ipynb}," $(PROFILE)/notebooks.csv > $(PROFILE)/.nb.tmp; \
+	    mv $(PROFILE)/.nb.tmp $(PROFILE)/notebooks.csv; fi; \
+	  start=$$(date +%s%N); \
 	  echo "[$$(date +%T)] $$name  SCALE=$(SCALE) ..."; \
 	  L2L_PROFILE_DIR=$(CURDIR)/$(PROFILE) L2L_NOTEBOOK=$${name%.ipynb} \
 	  $(PY) -m papermill $$nb results/$(SCALE)/executed/$$name -p SCALE $(SCALE) $(EXTRA) \
