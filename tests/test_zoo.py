@@ -152,9 +152,8 @@ def test_pack_stores_float16_and_unpacks_float32():
 
 
 # Plan items the committed zoo does not hold yet: their models are trained in-process by
-# make small (with a ZooMissWarning). The VQ-GAN's small recipe does not meet the competence bar
-# yet (README "The model zoo"); its entries follow when it does. Empty it then.
-ZOO_PENDING = {"tokenizer vqgan", "original vqgan", "retrain vqgan"}
+# make small (with a ZooMissWarning).
+ZOO_PENDING: set[str] = set()
 
 
 def test_the_committed_zoo_verifies(monkeypatch):
@@ -171,6 +170,12 @@ def test_the_committed_zoo_verifies(monkeypatch):
     assert planned - {e["item"] for e in entries.values()} == ZOO_PENDING
     for e in entries.values():
         assert (e["scores"] is not None) == (e["cache_file"] in ("original.pt", "retrain.pt"))
+    # every planned generator is served under the key the notebooks ask for today, and the zoo
+    # holds nothing else (no entry left behind by an earlier recipe)
+    wanted = {zoo.entry_id(store.trained_key(i.cfg, i.role), f"{i.role}.pt")
+              for i in plan("small") if i.role in ("original", "retrain")}
+    held = {eid for eid, e in entries.items() if e["cache_file"] in ("original.pt", "retrain.pt")}
+    assert wanted == held
 
 
 def test_an_entry_made_with_another_model_spec_is_not_served(use_zoo):
@@ -184,3 +189,22 @@ def test_an_entry_made_with_another_model_spec_is_not_served(use_zoo):
     with pytest.warns(zoo.ZooMissWarning, match=r"another model spec: embed_dim"):
         run = store.unlearned(preset("smoke"), "mae", "original")
     assert len(run.history) > 0
+
+
+def test_prune_removes_only_entries_the_plan_did_not_use(use_zoo):
+    import shutil
+
+    from l2l.zoo.build import prune
+
+    manifest = json.loads((use_zoo / "manifest.json").read_text())
+    used = set(manifest["entries"])
+    eid, entry = next(iter(manifest["entries"].items()))
+    stale = dict(entry, file="original-stale.pt", item="original of an earlier recipe")
+    shutil.copy(use_zoo / entry["file"], use_zoo / stale["file"])
+    manifest["entries"]["stale-id"] = stale
+    (use_zoo / "manifest.json").write_text(json.dumps(manifest))
+    assert prune("smoke", used) == ["original-stale.pt"]
+    assert not (use_zoo / "original-stale.pt").exists()
+    after = json.loads((use_zoo / "manifest.json").read_text())["entries"]
+    assert set(after) == used
+    assert zoo.verify("smoke") == len(used)

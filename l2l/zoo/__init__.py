@@ -233,6 +233,8 @@ def lookup(key: dict[str, Any], filename: str, scale: str, *,
     entry = manifest["entries"].get(entry_id(key, filename))
     if entry is not None and entry["key"] == json.loads(json.dumps(key, default=str)):
         if entry.get("spec") == spec_dict(spec):
+            if _SERVED is not None:
+                _SERVED.add(entry_id(key, filename))
             return load_entry(scale, entry)
         why = (f"zoo entry {entry['file']} was made with another model spec: "
                + _listed(_differences(spec_dict(spec) or {}, entry.get("spec") or {})))
@@ -268,3 +270,13 @@ def record(into: list[tuple[dict[str, Any], str, dict[str, Any] | None]] | None)
     cache into ``into`` (None stops): how ``make zoo`` learns what a store call made."""
     global _RECORDER
     _RECORDER = into
+
+
+_SERVED: set[str] | None = None
+
+
+def record_served(into: set[str] | None) -> None:
+    """Collect the id of every entry ``lookup`` serves from the zoo into ``into`` (None stops):
+    how ``make zoo`` learns which entries the plan still uses."""
+    global _SERVED
+    _SERVED = into

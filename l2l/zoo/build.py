@@ -9,7 +9,8 @@ keys the notebooks ask for. Items run in ``jobs`` worker processes, one torch th
 
 Resumable: an entry is written (file, then manifest) as soon as its model is trained, and a
 rerun loads what the zoo already holds instead of training it. Work files go to
-``results/<scale>/zoo-build/`` (not committed).
+``results/<scale>/zoo-build/`` (not committed). After a build of the whole plan, entries that no
+item used (left by an earlier recipe) are removed (``prune``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from l2l.config import FAMILIES, RunConfig, for_family, preset, resolve_device
 from l2l.io import atomic_write, cache_entry, file_sha256, output_root
 from l2l.runtime import fix_threads
 from l2l.zoo import (BUILDING_ENV, FORMAT, MANIFEST, MAX_FILE_BYTES, MAX_ZOO_BYTES, ZooError,
-                     entry_id, pack, read_manifest, record, zoo_dir)
+                     entry_id, pack, read_manifest, record, record_served, zoo_dir)
 
 SCORE_MASK = "centre_half"
 SCORE_IMAGES = 500  # test images per subset of the manifest's scores (notebook 01's count)
@@ -194,7 +195,8 @@ def _building(build_root: str) -> Iterator[None]:
 
 
 def run_item(item: Item, *, build_root: str, device: str) -> list[str]:
-    """Worker: train ``item`` (what the zoo lacks), write its entries, score a generator."""
+    """Worker: train ``item`` (what the zoo lacks), write its entries, score a generator.
+    Returns the ids of the entries the item uses (written now or served by the zoo)."""
     with _building(build_root):
         return _run_item(item, device)
 
@@ -206,11 +208,14 @@ def _run_item(item: Item, device: str) -> list[str]:
     cfg = dataclasses.replace(item.cfg, device=device)
     item = Item(item.name, item.role, cfg)
     made: list[tuple[dict[str, Any], str, dict[str, Any] | None]] = []
+    served: set[str] = set()
     record(made)
+    record_served(served)
     try:
         _train(item)
     finally:
         record(None)
+        record_served(None)
     written = [write_entry(cfg.scale, key, filename, spec, item) for key, filename, spec in made]
     if item.role in ("original", "retrain"):
         eid = entry_id(trained_key(cfg, item.role), f"{item.role}.pt")
@@ -220,7 +225,18 @@ def _run_item(item: Item, device: str) -> list[str]:
             scores = score(item)
             with _manifest_lock(cfg.scale) as manifest:
                 manifest["entries"][eid]["scores"] = scores
-    return written
+    return written + sorted(served - set(written))
+
+
+def prune(scale: str, used: set[str]) -> list[str]:
+    """Remove the entries (manifest lines and files) that no plan item used: left behind by an
+    earlier recipe, they would only take space. Returns their files."""
+    with _manifest_lock(scale) as manifest:
+        stale = sorted(set(manifest["entries"]) - used)
+        files = [manifest["entries"].pop(eid)["file"] for eid in stale]
+    for name in files:
+        (zoo_dir(scale) / name).unlink(missing_ok=True)
+    return files
 
 
 def build(scale: str = "small", *, jobs: int = 1, device: str = "cpu",
@@ -230,21 +246,25 @@ def build(scale: str = "small", *, jobs: int = 1, device: str = "cpu",
     build_root = str(output_root() / "results" / scale / "zoo-build")
     device = resolve_device(device)
     bar = tqdm(total=len(items), desc=f"zoo {scale}", unit="model")
+    used: set[str] = set()
     for phase in ([i for i in items if i.first], [i for i in items if not i.first]):
         if jobs <= 1:
             for item in phase:
                 bar.set_postfix_str(item.name)
-                run_item(item, build_root=build_root, device=device)
+                used.update(run_item(item, build_root=build_root, device=device))
                 bar.update()
             continue
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(run_item, i, build_root=build_root, device=device): i
                        for i in phase}
             for done in as_completed(futures):
-                done.result()  # a failed item stops the build with its error
+                used.update(done.result())  # a failed item stops the build with its error
                 bar.set_postfix_str(futures[done].name)
                 bar.update()
     bar.close()
+    if families == FAMILIES and studies:  # the whole plan ran: what it did not use is stale
+        for name in prune(scale, used):
+            print(f"zoo {scale}: removed {name} (no longer in the plan)")
     manifest = read_manifest(scale) or {"entries": {}}
     total = sum(e["bytes"] for e in manifest["entries"].values())
     if total > MAX_ZOO_BYTES:
