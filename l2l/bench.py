@@ -117,9 +117,10 @@ def retrain_seconds(cfg: RunConfig, images: Any, split: Any, *,
     tokenizer is loaded, not trained (a retrain reuses it)."""
     from l2l.experiments.store import frozen_tokenizer
     from l2l.models import frozen_part, model_for
+    from l2l.runtime import seeded_run
 
-    torch.manual_seed(cfg.seed)
-    model = model_for(cfg)
+    with seeded_run(cfg.seed):  # the retrain's initialisation; the caller's generator is kept
+        model = model_for(cfg)
     if frozen_part(model) is not None:
         frozen_tokenizer(model, cfg, images)
     train_generator(model, split.retain, replace(cfg, train__steps=1), progress=False)
