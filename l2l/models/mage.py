@@ -182,7 +182,7 @@ SIZES: dict[str, MAGESpec] = {
     # mean). The earlier 16 x 16-token L2 tokenizer with 1200 transformer steps reached 0.67 on
     # retain centre_quarter at 60 s per 500 completions. On the test tiles (the zoo's model)
     # these crops were optimistic: 0.47 / 0.57 / 0.61 / 0.61, the retrain 0.65 / 0.62 on
-    # retain (half / quarter), short of the 0.6 bar; temperatures 0.3-1.0 give 0.60-0.67.
+    # retain (half / quarter), short of the 0.6 bar; temperatures 0.3-1.0: worst cell 0.62-0.67.
     "small": MAGESpec(TOKENIZER_SIZES["small"], 128, 4, 4, 64, 2, 4, class_slots=1,
                       fake_class_slot=0, token_margin=0, hole_fill=None, decode_steps=8,
                       choice_temperature=4.5, sample_temperature=0.5, token_choice="sample",
