@@ -94,7 +94,8 @@ def test_adaptive_weight_is_the_gradient_norm_ratio() -> None:
     assert adaptive_weight(rec, adv, w, 0.2).item() == pytest.approx(0.2 * 6, rel=1e-3)
 
 
-@pytest.mark.parametrize("kw", [{"adversarial": -0.1}, {"adversarial": 0.5, "adversarial_start": 1.5}])
+@pytest.mark.parametrize("kw", [{"adversarial": -0.1},
+                                {"adversarial": 0.5, "adversarial_start": 1.5}])
 def test_bad_adversarial_settings_stop_before_training(smoke: MAGE, kw: dict) -> None:
     before = copy.deepcopy(smoke.vqgan.state_dict())
     with pytest.raises(ValueError, match="adversarial"):

@@ -20,10 +20,11 @@ from the jpmorganchase/i2i_mage README, and never retrain it): the tokenizer is 
 reconstruction loss plus the VQ codebook and commitment terms (beta 0.25). A real VQGAN adds a
 perceptual and an adversarial term; the perceptual one needs a pretrained network (none ships),
 the adversarial one is optional here (``train_tokenizer(adversarial=...)``): taming's hinge
-PatchGAN, shrunk (``PatchDiscriminator``), weighted adaptively against the reconstruction gradient
-at the decoder's last layer and switched on part-way through. Codebook collapse is avoided with a k-means
-initialisation from the first batch's encoder outputs and dead-code restarts (codes unused for a
-window of steps are moved onto random encoder outputs of the current batch).
+PatchGAN, shrunk (``PatchDiscriminator``), weighted adaptively against the reconstruction
+gradient at the decoder's last layer and switched on part-way through (the small scale uses it:
+``config.FAMILY_RECIPES``). Codebook collapse is avoided with a k-means initialisation from the
+first batch's encoder outputs and dead-code restarts (codes unused for a window of steps are
+moved onto random encoder outputs of the current batch).
 """
 
 from __future__ import annotations
