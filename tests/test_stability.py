@@ -64,3 +64,6 @@ def test_portability_measurement_refuses_bad_arguments_before_compute(capsys):
     # one thread is l2l's fixed count (l2l.runtime); the probe's second setting asks for two
     assert portability.SETTINGS["1 thread"] == {}
     assert portability.SETTINGS["2 threads"] == {"L2L_THREADS": "2"}
+    # the emulated AVX2 machine combines the two code-path settings
+    both = portability.SETTINGS["ATEN avx2"] | portability.SETTINGS["oneDNN AVX2"]
+    assert portability.SETTINGS["AVX2 machine"] == both
