@@ -188,11 +188,12 @@ def forgetting_gap(models: dict[tuple[str, str], torch.nn.Module], cfg: RunConfi
     return tables["gap"], prov
 
 
-def bench_make_small(cfg: RunConfig, run: str) -> None:
+def bench_make_small(cfg: RunConfig, run: str, note: str | None = None) -> None:
     """``results/<scale>/bench_make_small.csv``: the last ``make run``'s wall time per notebook
     and per run kind (``l2l.profile.make_table``), replacing the rows of the same ``run`` label
     and keeping the others (a cold and a warm run side by side); the sidecar describes the
-    machine."""
+    machine and keeps one ``note`` per run label (what else shared the machine, for example)."""
+    import json
     import platform
 
     from l2l.io import results_dir
@@ -201,15 +202,20 @@ def bench_make_small(cfg: RunConfig, run: str) -> None:
 
     table = make_table(results_dir(cfg.scale) / "profile", run=run)
     path = results_dir(cfg.scale) / "bench_make_small.csv"
+    notes: dict[str, str] = {}
     if path.exists():
         old = pd.read_csv(path)
         table = pd.concat([old[old["run"] != run], table], ignore_index=True)
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists():
+            notes = json.loads(sidecar.read_text())["provenance"].get("notes", {})
+    notes = {k: v for k, v in notes.items() if k in set(table["run"])} | ({run: note} if note else {})
     prov = {"machine": machine() | {"python": platform.python_version()},
             "made_by": "make small (Makefile run loop, l2l.profile), then python -m l2l.bench "
                        "--make-small " + run,
             "kinds": "train / zoo / unlearn / complete / score: exclusive wall seconds of those "
                      "calls (l2l.profile); other = the notebook's wall time less them (kernel "
-                     "start, imports, data, cached reads, tables, figures)"}
+                     "start, imports, data, cached reads, tables, figures)", "notes": notes}
     csv, _ = save_table(table, "bench_make_small", cfg, provenance=prov)
     print(table[table["notebook"] == "total"].to_string(index=False))
     print(csv)
@@ -226,10 +232,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--make-small", choices=("cold", "warm"), default=None,
                         help="write bench_make_small.csv from the last make run's profile "
                              "(results/<scale>/profile/; l2l.profile), labelled cold or warm")
+    parser.add_argument("--note", default=None,
+                        help="with --make-small: how the run was made (kept in the sidecar)")
     args = parser.parse_args(argv)
     cfg = preset(args.scale)
     if args.make_small:
-        bench_make_small(cfg, args.make_small)
+        bench_make_small(cfg, args.make_small, note=args.note)
         return
     if args.loop:
         from l2l.benchloop import run_loop_bench

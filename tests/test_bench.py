@@ -38,3 +38,21 @@ def test_run_cost_times_the_retrain_here_when_the_scale_has_a_zoo(monkeypatch):
     assert t.loc["li2024", "ratio_to_retrain"] == pytest.approx(t.loc["li2024", "wall_s"] / 123.0)
     assert "fresh initialisation" in out["provenance"]["retrain_timed"]
     assert math.isfinite(t.loc["li2024", "wall_s"])
+
+
+def test_bench_make_small_keeps_one_note_per_run_label(monkeypatch, tmp_path):
+    import json
+
+    monkeypatch.setenv("L2L_OUTPUT_ROOT", str(tmp_path))
+    prof = tmp_path / "results" / "smoke" / "profile"
+    prof.mkdir(parents=True)
+    (prof / "notebooks.csv").write_text("notebook,wall_ms\n00_a,10000\n")
+    bench.main(["--scale", "smoke", "--make-small", "cold", "--note", "beside a test job"])
+    (prof / "notebooks.csv").write_text("notebook,wall_ms\n00_a,2000\n")
+    bench.main(["--scale", "smoke", "--make-small", "warm"])
+    out = tmp_path / "results" / "smoke" / "bench_make_small"
+    table = pd.read_csv(out.with_suffix(".csv"))
+    totals = table[(table["notebook"] == "total") & (table["kind"] == "notebook")]
+    assert dict(zip(totals["run"], totals["seconds"])) == {"cold": 10.0, "warm": 2.0}
+    notes = json.loads(out.with_suffix(".json").read_text())["provenance"]["notes"]
+    assert notes == {"cold": "beside a test job"}  # the warm run added none and kept cold's
