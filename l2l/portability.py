@@ -3,7 +3,8 @@
 ``python -m l2l.portability [--steps 100] [--full] [--families ...]`` trains each family from the
 same seed in a fresh subprocess per CPU setting (``SETTINGS``: 1 vs 2 threads,
 ``ATEN_CPU_CAPABILITY`` = avx2 / default, ``ONEDNN_MAX_CPU_ISA`` = AVX2, which emulate other
-machines; ``AVX2 machine`` sets both) and writes ``results/small/portability_{probe,full,unlearned}.csv``:
+machines; ``AVX2 machine`` sets both) and writes
+``results/small/portability_{probe,full,unlearned}.csv``:
 
 * default: ``--steps`` training steps of the small recipe; a sha256 of the parameters and the last
   loss, i.e. which settings change the bits (README "Reproducibility").
