@@ -209,7 +209,8 @@ def bench_make_small(cfg: RunConfig, run: str, note: str | None = None) -> None:
         sidecar = path.with_suffix(".json")
         if sidecar.exists():
             notes = json.loads(sidecar.read_text())["provenance"].get("notes", {})
-    notes = {k: v for k, v in notes.items() if k in set(table["run"])} | ({run: note} if note else {})
+    notes = {k: v for k, v in notes.items() if k in set(table["run"])}
+    notes |= {run: note} if note else {}
     prov = {"machine": machine() | {"python": platform.python_version()},
             "made_by": "make small (Makefile run loop, l2l.profile), then python -m l2l.bench "
                        "--make-small " + run,
